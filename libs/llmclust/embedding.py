@@ -1,0 +1,217 @@
+"""Embedding stage: texts -> L2-normalised vectors, as a Ray Data actor pool.
+
+The corpus is cut into checkpointed chunks (``chunk_rows``); inside a chunk texts are sorted
+by length so a batch pads to similar lengths, then handed to ``map_batches`` with a callable
+class that loads the model once per actor. With ``tokenize_workers > 0`` tokenisation runs in
+separate CPU tasks and the model actors only run the forward pass: on a GPU the forward is
+~10x faster than one tokenizer process, so tokenising in parallel is what keeps the GPU busy.
+
+Example::
+
+    emb = SentenceEmbedder(EmbeddingConfig())        # all-MiniLM-L6-v2 from its package
+    vectors = emb.encode(["where is my card?", "top up failed"])   # (2, 384) float32
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from llmclust import schema
+from llmclust.config import expect, expect_choice
+from llmclust.models import resolve_model
+
+log = logging.getLogger(__name__)
+
+TOKEN_IDS = "input_ids"
+TOKEN_MASK = "attention_mask"
+
+
+@dataclass
+class EmbeddingConfig:
+    model: str = "all-MiniLM-L6-v2"  # local path, or the embedded default
+    device: str = "auto"  # auto (cuda if present) | cpu | cuda
+    dtype: str = "auto"  # auto (float16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
+    batch_size: int = 256  # texts per model call (and per Ray Data batch)
+    max_seq_length: int = 128  # tokens; longer texts are truncated by the tokenizer
+    num_actors: int = 1  # model actors in the pool
+    cpus_per_actor: float = 2  # torch threads per actor on CPU
+    gpus_per_actor: float = 0  # 1 on GPU nodes
+    tokenize_workers: int = 0  # 0: tokenise inside the model actor; N: N parallel CPU tasks
+    chunk_rows: int = 200_000  # rows per checkpointed part; bounds driver memory and lost work
+
+    def __post_init__(self):
+        expect(bool(self.model), "model", self.model, "a local path or 'all-MiniLM-L6-v2'")
+        expect_choice("device", self.device, ["auto", "cpu", "cuda"])
+        expect_choice("dtype", self.dtype, ["auto", "float32", "float16", "bfloat16"])
+        expect(self.batch_size > 0, "batch_size", self.batch_size, "a positive integer")
+        expect(self.max_seq_length > 0, "max_seq_length", self.max_seq_length, "a positive integer")
+        expect(self.num_actors > 0, "num_actors", self.num_actors, "a positive integer")
+        expect(self.cpus_per_actor > 0, "cpus_per_actor", self.cpus_per_actor, "a positive number")
+        expect(self.gpus_per_actor >= 0, "gpus_per_actor", self.gpus_per_actor, "0 or more")
+        expect(self.tokenize_workers >= 0, "tokenize_workers", self.tokenize_workers, "0 or more")
+        expect(self.chunk_rows > 0, "chunk_rows", self.chunk_rows, "a positive integer")
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("embedding.device=cuda but no CUDA device is visible; use device=auto or cpu")
+    return device
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model that returns normalised float32 numpy vectors."""
+
+    def __init__(self, cfg: EmbeddingConfig, model_path: str | None = None):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        dtype = cfg.dtype if cfg.dtype != "auto" else ("float16" if self.device == "cuda" else "float32")
+        self.model = SentenceTransformer(model_path or resolve_model(cfg.model), device=self.device)
+        self.model.max_seq_length = cfg.max_seq_length
+        self.model.to(getattr(torch, dtype)).eval()
+        self.dim = self.model.get_sentence_embedding_dimension()
+
+    def tokenize(self, texts: list[str]) -> dict:
+        return self.model.tokenize(texts)
+
+    def forward_tokens(self, features: dict) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            features = {k: v.to(self.device, non_blocking=True) for k, v in features.items() if torch.is_tensor(v)}
+            out = self.model(features)["sentence_embedding"]
+            out = torch.nn.functional.normalize(out.float(), dim=-1)
+        return out.cpu().numpy()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` in order (sorted by length internally), shape (n, dim)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), np.float32)
+        for start in range(0, len(texts), self.cfg.batch_size):
+            idx = order[start : start + self.cfg.batch_size]
+            out[idx] = self.forward_tokens(self.tokenize([texts[i] for i in idx]))
+        return out
+
+
+def pad_token_lists(ids: np.ndarray, mask: np.ndarray) -> dict:
+    """Ragged per-row token arrays (from a tokenising task) -> padded tensors for the model."""
+    import torch
+
+    width = max(len(r) for r in ids)
+    input_ids = np.zeros((len(ids), width), np.int64)
+    attention = np.zeros((len(ids), width), np.int64)
+    for i, (r, m) in enumerate(zip(ids, mask)):
+        input_ids[i, : len(r)] = r
+        attention[i, : len(m)] = m
+    return {TOKEN_IDS: torch.from_numpy(input_ids), TOKEN_MASK: torch.from_numpy(attention)}
+
+
+class TokenizeBatch:
+    """Ray Data callable: TEXT -> ragged token ids, run as many parallel CPU tasks."""
+
+    def __init__(self, model_path: str, max_seq_length: int):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.max_len = max_seq_length
+
+    def __call__(self, batch: dict) -> dict:
+        enc = self.tokenizer(list(batch[schema.TEXT]), truncation=True, max_length=self.max_len)
+        return {
+            schema.ROW: batch[schema.ROW],
+            TOKEN_IDS: [np.asarray(x, np.int32) for x in enc[TOKEN_IDS]],
+            TOKEN_MASK: [np.asarray(x, np.int8) for x in enc[TOKEN_MASK]],
+        }
+
+
+class EncodeBatch:
+    """Ray Data callable class: loads the model once per actor, embeds one batch per call."""
+
+    def __init__(self, cfg: EmbeddingConfig, model_path: str):
+        import torch
+
+        if pick_device(cfg.device) == "cpu":
+            torch.set_num_threads(max(1, int(cfg.cpus_per_actor)))
+        self.embedder = SentenceEmbedder(cfg, model_path)
+
+    def __call__(self, batch: dict) -> dict:
+        if TOKEN_IDS in batch:
+            features = pad_token_lists(batch[TOKEN_IDS], batch[TOKEN_MASK])
+        else:
+            features = self.embedder.tokenize(list(batch[schema.TEXT]))
+        return {schema.ROW: batch[schema.ROW], schema.EMBEDDING: self.embedder.forward_tokens(features)}
+
+
+def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig) -> np.ndarray:
+    """Embed a (chunk) table with columns ROW, TEXT; returns vectors in the table's row order."""
+    import ray
+
+    schema.require_columns(table, [schema.ROW, schema.TEXT], "embed")
+    model_path = resolve_model(cfg.model)
+    lengths = np.asarray([len(t) for t in table.column(schema.TEXT).to_pylist()])
+    ordered = table.select([schema.ROW, schema.TEXT]).take(pa.array(np.argsort(-lengths, kind="stable")))
+    blocks = [ordered.slice(s, cfg.batch_size) for s in range(0, ordered.num_rows, cfg.batch_size)]
+    ds = ray.data.from_arrow(blocks)
+    if cfg.tokenize_workers:
+        ds = ds.map_batches(
+            TokenizeBatch,
+            fn_constructor_args=(model_path, cfg.max_seq_length),
+            batch_size=cfg.batch_size,
+            concurrency=cfg.tokenize_workers,
+            num_cpus=1,
+            batch_format="numpy",
+        )
+    ds = ds.map_batches(
+        EncodeBatch,
+        fn_constructor_args=(cfg, model_path),
+        batch_size=cfg.batch_size,
+        concurrency=cfg.num_actors,
+        num_cpus=cfg.cpus_per_actor if not cfg.gpus_per_actor else 1,
+        num_gpus=cfg.gpus_per_actor or None,
+        batch_format="numpy",
+    )
+    first = table.column(schema.ROW)[0].as_py() if table.num_rows else 0
+    out = None
+    for batch in ds.iter_batches(batch_format="numpy", batch_size=None, prefetch_batches=4):
+        if out is None:
+            out = np.empty((table.num_rows, batch[schema.EMBEDDING].shape[1]), np.float32)
+        out[batch[schema.ROW] - first] = batch[schema.EMBEDDING]
+    return out
+
+
+def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts) -> np.ndarray:
+    """Embed every row in checkpointed chunks; ``parts`` is a :class:`runs.PartWriter`.
+
+    Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output).
+    """
+    from llmclust.runs import Progress, iter_chunks
+
+    n = table.num_rows
+    progress = Progress("embed", n)
+    chunks = list(iter_chunks(n, cfg.chunk_rows))
+    for index, start, stop in chunks:
+        if parts.has(index):
+            progress.update(stop - start)
+            continue
+        t0 = time.time()
+        vectors = embed_with_ray(table.slice(start, stop - start), cfg)
+        parts.write(index, pa.table({
+            schema.ROW: pa.array(np.arange(start, stop), pa.int64()),
+            schema.EMBEDDING: schema.to_fixed_list(vectors),
+        }))
+        log.info("embed chunk %d: %d rows in %.1f s", index, stop - start, time.time() - t0)
+        progress.update(stop - start)
+    return np.concatenate([schema.from_fixed_list(parts.read(i).column(schema.EMBEDDING)) for i, *_ in chunks])

@@ -1,0 +1,16 @@
+"""The clusterers, one per method, all following the scikit-learn contract of ``TextClusterer``."""
+
+from llmclust.methods.base import NotFittedError, TextClusterer
+from llmclust.methods.baseline import KMeansClusterer
+
+CLUSTERERS: dict[str, type[TextClusterer]] = {
+    KMeansClusterer.method: KMeansClusterer,
+}
+
+
+def make_clusterer(config) -> TextClusterer:
+    """The clusterer named by ``config.method``."""
+    return CLUSTERERS[config.method](config)
+
+
+__all__ = ["CLUSTERERS", "KMeansClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]
