@@ -1,0 +1,39 @@
+"""The one interface every LLM call goes through.
+
+A prompt is a chat: a list of ``{"role": ..., "content": ...}`` messages. A backend turns a
+batch of chats into ``n`` completions each. Backends (transformers, vLLM, OpenAI-compatible
+HTTP) differ only in how they produce text; caching, sharding over Ray actors, retries of
+unparseable answers and saving prompts live outside them, in the LLM stage.
+
+Example::
+
+    backend = make_backend(LLMConfig())                    # SmolLM2-135M-Instruct on CPU
+    backend.generate([[{"role": "user", "content": "Name this intent: 'card not arrived'"}]],
+                     SamplingParams(max_tokens=8))         # [['Card delivery']]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+Chat = list[Message]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.0  # 0: greedy
+    max_tokens: int = 32
+    n: int = 1  # completions per prompt
+    seed: int = 0
+    top_p: float = 1.0
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    model_id: str  # identifies the weights (adapter included) in cache keys
+
+    def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[str]]:
+        """``params.n`` completions for each chat, in order."""
+        ...
