@@ -1,0 +1,44 @@
+"""Shared fixtures: a real local Ray cluster, a small Banking77 subset, a quick job config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "libs"))
+# Ray workers import llmclust too: make them see this checkout's libs, not another install
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "libs"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SMALL_CSV = REPO / "tests" / "fixtures" / "banking77_small.csv"  # 10 intents x 20 texts
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray instance for the whole session (starting one takes seconds)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def small_csv() -> Path:
+    return SMALL_CSV
+
+
+@pytest.fixture
+def job_config(tmp_path, small_csv):
+    """A validated JobConfig over the small subset, with its own run directory."""
+    from llmclust.job import load_job_config
+
+    return load_job_config(REPO / "ray_configs" / "local.yaml", [
+        f"corpus.path={small_csv}", f"run.dir={tmp_path / 'run'}", "clustering.n_clusters=10",
+        "clustering.seeds=[0,1]", "embedding.batch_size=64",
+    ])
