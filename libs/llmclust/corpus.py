@@ -205,7 +205,7 @@ def clean(raw: pa.Table, cfg: CorpusConfig) -> CorpusResult:
         "rejected_duplicate": int(duplicate.sum()),
         "rejected_long": int(too_long.sum()) if cfg.long_texts == "drop" else 0,
         "truncated_long": int(too_long.sum()) if cfg.long_texts == "truncate" else 0,
-        "duplicates_kept": _duplicate_count(stripped) if cfg.duplicates == "keep" else 0,
+        "duplicates_kept": _duplicate_count(table.column(schema.TEXT)) if cfg.duplicates == "keep" else 0,
     }
     if cfg.id_column and pc.count_distinct(table.column(schema.ID)).as_py() != table.num_rows:
         raise CorpusError(
@@ -215,7 +215,7 @@ def clean(raw: pa.Table, cfg: CorpusConfig) -> CorpusResult:
     return CorpusResult(table, rejected, report)
 
 
-def _duplicate_count(texts: pa.Array) -> int:
+def _duplicate_count(texts) -> int:
     return len(texts) - pc.count_distinct(texts).as_py()
 
 

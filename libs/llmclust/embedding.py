@@ -80,7 +80,7 @@ class SentenceEmbedder:
         self.model = SentenceTransformer(model_path or resolve_model(cfg.model), device=self.device)
         self.model.max_seq_length = cfg.max_seq_length
         self.model.to(getattr(torch, dtype)).eval()
-        self.dim = self.model.get_sentence_embedding_dimension()
+        self.dim = self.model.get_embedding_dimension()
 
     def tokenize(self, texts: list[str]) -> dict:
         return self.model.tokenize(texts)

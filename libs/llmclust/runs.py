@@ -25,7 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -156,15 +156,6 @@ class RunDir:
                 "(e.g. python cluster_jobs/cotrain.py --config ray_configs/local.yaml) to completion first."
             )
         return json.loads(file.read_text())
-
-
-def cached_stage(stage: Stage, outputs: list[str], compute: Callable[[], dict], rows_of: Callable[[dict], int]) -> dict:
-    """Run ``compute`` unless ``stage`` is done; ``compute`` writes ``outputs`` and returns extras."""
-    if stage.done and all(stage.file(o).exists() for o in outputs):
-        log.info("stage %s: reusing finished outputs in %s", stage.name, stage.path)
-        return stage.manifest
-    extra = compute()
-    return stage.finish(rows_of(extra), **extra)
 
 
 class Progress:

@@ -1,0 +1,88 @@
+"""The spine end to end on a real local Ray: outputs, metrics, rerun skips, kill + resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from llmclust import schema
+from llmclust.methods import KMeansClusterer, NotFittedError
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def manifests(run_dir: Path) -> dict:
+    return {p.parent.name: json.loads(p.read_text()) for p in run_dir.glob("*/manifest.json")}
+
+
+def test_fit_writes_outputs_metrics_and_rerun_skips(ray_cluster, job_config):
+    model = KMeansClusterer(job_config)
+    with pytest.raises(NotFittedError):
+        model.predict(["card"])
+    model.fit()
+    run = Path(job_config.run.dir)
+    assert len(model.labels_) == 200 and model.cluster_centers_.shape == (10, 384)
+
+    assignments = pq.read_table(run / "assignments.parquet")
+    assert assignments.num_rows == 200
+    assert set(assignments.column_names) >= {schema.ID, schema.TEXT, schema.CLUSTER, schema.CLUSTER_NAME, schema.SCORE}
+    clusters = pq.read_table(run / "clusters.parquet")
+    assert sorted(clusters.column(schema.SIZE).to_pylist()) != [0] * 10
+    assert sum(clusters.column(schema.SIZE).to_pylist()) == 200
+    result = json.loads((run / "result.json").read_text())
+    assert result["k"] == 10 and Path(result["embedder"]).exists()
+    # 10 well-separated intents: MiniLM + KMeans gets most of them right
+    assert result["metrics"]["acc_mean"] > 60 and result["metrics"]["nmi_mean"] > 60
+    assert set(manifests(run)) == {"corpus", "embed", "cluster", "evaluate"}
+
+    # predict puts training texts back into their own clusters
+    texts = assignments.column(schema.TEXT).to_pylist()[:40]
+    agree = np.mean(model.predict(texts) == np.asarray(assignments.column(schema.CLUSTER).to_pylist()[:40]))
+    assert agree > 0.9
+
+    before = manifests(run)
+    again = KMeansClusterer(job_config).fit()
+    assert manifests(run) == before  # nothing recomputed
+    assert (again.labels_ == model.labels_).all()
+
+
+def _job(run_dir: Path, csv: Path) -> list[str]:
+    return [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--config", str(REPO / "ray_configs" / "local.yaml"),
+            f"corpus.path={csv}", f"run.dir={run_dir}", "clustering.n_clusters=10", "clustering.seeds=[0,1]",
+            "embedding.chunk_rows=40", "embedding.batch_size=20", "embedding.cpus_per_actor=1"]
+
+
+def test_killed_job_resumes_from_its_parts_with_the_same_result(tmp_path, small_csv):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(_job(run_dir, small_csv), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_part = run_dir / "embed" / "parts" / "part-00000.parquet"
+    deadline = time.time() + 240
+    while not first_part.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first_part.exists(), "the job never wrote its first embedding part"
+    assert not (run_dir / "embed" / "manifest.json").exists(), "killed too late: embed stage already finished"
+    stamp = first_part.stat().st_mtime_ns
+
+    done = subprocess.run(_job(run_dir, small_csv), env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert first_part.stat().st_mtime_ns == stamp  # the finished part was reused, not recomputed
+    assert "ACC" in done.stdout
+
+    fresh = tmp_path / "fresh"
+    clean = subprocess.run(_job(fresh, small_csv), env=env, capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    resumed = pq.read_table(run_dir / "assignments.parquet").column(schema.CLUSTER).to_pylist()
+    uninterrupted = pq.read_table(fresh / "assignments.parquet").column(schema.CLUSTER).to_pylist()
+    assert resumed == uninterrupted

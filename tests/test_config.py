@@ -1,0 +1,58 @@
+import pytest
+
+from llmclust.config import ConfigError, apply_overrides, fingerprint, from_dict
+from llmclust.job import JobConfig, load_job_config
+
+
+def test_local_yaml_loads_and_overrides_apply():
+    cfg = load_job_config("ray_configs/local.yaml", ["clustering.n_clusters=12", "embedding.batch_size=32"])
+    assert cfg.clustering.n_clusters == 12
+    assert cfg.embedding.batch_size == 32
+    assert cfg.corpus.text_column == "text"
+
+
+def test_unknown_key_names_the_key_and_valid_keys():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['clustering.n_cluster'\].*n_clusters"):
+        from_dict(JobConfig, {"clustering": {"n_cluster": 3}})
+
+
+def test_unknown_section_is_an_error():
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(JobConfig, {"clusterin": {}})
+
+
+def test_wrong_type_names_key_value_and_expected_type():
+    with pytest.raises(ConfigError, match=r"embedding.batch_size='big': expected int"):
+        from_dict(JobConfig, {"embedding": {"batch_size": "big"}})
+    with pytest.raises(ConfigError, match="expected int, got a boolean"):
+        from_dict(JobConfig, {"clustering": {"n_clusters": True}})
+
+
+def test_bad_value_is_checked_before_work():
+    with pytest.raises(ConfigError, match=r"clustering.n_clusters=1: expected an integer >= 2"):
+        load_job_config(None, ["clustering.n_clusters=1"])
+    with pytest.raises(ConfigError, match=r"corpus.duplicates='maybe': expected one of"):
+        load_job_config(None, ["corpus.duplicates=maybe"])
+    with pytest.raises(ConfigError, match="method='nope'"):
+        load_job_config(None, ["method=nope"])
+
+
+def test_list_values_are_typed():
+    cfg = load_job_config(None, ["clustering.seeds=[3, 4]"])
+    assert cfg.clustering.seeds == [3, 4]
+    with pytest.raises(ConfigError, match=r"clustering.seeds\[1\]"):
+        load_job_config(None, ["clustering.seeds=[3, x]"])
+
+
+def test_malformed_override_and_missing_file():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        apply_overrides({}, ["n_clusters"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_job_config("ray_configs/missing.yaml")
+
+
+def test_fingerprint_is_stable_and_sensitive():
+    a = load_job_config(None).clustering
+    b = load_job_config(None, ["clustering.n_clusters=21"]).clustering
+    assert fingerprint(a) == fingerprint(load_job_config(None).clustering)
+    assert fingerprint(a) != fingerprint(b)

@@ -1,0 +1,52 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from llmclust import schema
+from llmclust.config import ConfigError
+from llmclust.embedding import EmbeddingConfig, SentenceEmbedder, embed_with_ray
+from llmclust.models import ModelNotFound, resolve_model
+
+TEXTS = ["How do I locate my card?", "top up failed", "why was I charged a fee for a transfer",
+         "I still have not received my new card, I ordered over a week ago.", "exchange rate?"]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return SentenceEmbedder(EmbeddingConfig(device="cpu", batch_size=2))
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        EmbeddingConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="device='tpu'"):
+        EmbeddingConfig(device="tpu")
+
+
+def test_unknown_model_says_how_to_fix():
+    with pytest.raises(ModelNotFound, match="neither a local path nor an embedded default"):
+        resolve_model("some-org/unknown-model")
+
+
+@pytest.mark.slow
+def test_encode_matches_sentence_transformers_in_input_order(embedder):
+    from sentence_transformers import SentenceTransformer
+
+    ref = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    out = embedder.encode(TEXTS)
+    assert out.shape == (5, 384) and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tokenize_workers", [0, 1])
+def test_ray_stage_matches_plain_encode(ray_cluster, embedder, tokenize_workers):
+    table = pa.table({schema.ROW: pa.array(np.arange(10, 15), pa.int64()), schema.TEXT: TEXTS})
+    cfg = EmbeddingConfig(device="cpu", batch_size=2, cpus_per_actor=1, tokenize_workers=tokenize_workers)
+    out = embed_with_ray(table, cfg)
+    np.testing.assert_allclose(out, embedder.encode(TEXTS), atol=1e-5)
+
+
+def test_stage_checks_its_input_columns():
+    with pytest.raises(schema.SchemaError, match=r"required columns \['row'\] not found"):
+        embed_with_ray(pa.table({schema.TEXT: ["a"]}), EmbeddingConfig())

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from llmclust.neighbours import NeighboursConfig, from_table, knn, to_table
+
+
+def unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def brute(x, k):
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.argsort(-sims, axis=1)[:, :k]
+
+
+def test_exact_matches_brute_force_and_excludes_self():
+    x = unit(np.random.default_rng(0).normal(size=(300, 16)))
+    ids, sims = knn(x, NeighboursConfig(k=5, index="flat"))
+    assert (ids != np.arange(300)[:, None]).all()
+    assert (ids == brute(x, 5)).mean() > 0.99
+    assert (np.diff(sims, axis=1) <= 1e-6).all()
+
+
+def test_ivf_recall_is_high():
+    x = unit(np.random.default_rng(1).normal(size=(2000, 16)))
+    ids, _ = knn(x, NeighboursConfig(k=10, index="ivf", nlist=16, nprobe=8))
+    truth = brute(x, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)])
+    assert recall > 0.9
+    assert (ids >= 0).all()
+
+
+def test_duplicates_still_exclude_self_and_table_round_trips():
+    x = unit(np.array([[1, 0], [1, 0], [0, 1], [0.7, 0.7]], np.float32))
+    ids, sims = knn(x, NeighboursConfig(k=2))
+    assert (ids != np.arange(4)[:, None]).all()
+    back_ids, back_sims = from_table(to_table(ids, sims))
+    assert (back_ids == ids).all() and np.allclose(back_sims, sims)
+
+
+def test_too_few_vectors():
+    with pytest.raises(ValueError, match="at least 2 vectors"):
+        knn(np.ones((1, 4), np.float32), NeighboursConfig(k=3))
