@@ -155,8 +155,11 @@ class EncodeBatch:
         return {schema.ROW: batch[schema.ROW], schema.EMBEDDING: self.embedder.forward_tokens(features)}
 
 
-def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig) -> np.ndarray:
-    """Embed a (chunk) table with columns ROW, TEXT; returns vectors in the table's row order."""
+def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.ndarray:
+    """Embed a (chunk) table with columns ROW, TEXT; returns vectors in the table's row order.
+
+    ``on_batch(rows)`` is called as each batch of results arrives (progress, timing).
+    """
     import ray
 
     schema.require_columns(table, [schema.ROW, schema.TEXT], "embed")
@@ -189,6 +192,8 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig) -> np.ndarray:
         if out is None:
             out = np.empty((table.num_rows, batch[schema.EMBEDDING].shape[1]), np.float32)
         out[batch[schema.ROW] - first] = batch[schema.EMBEDDING]
+        if on_batch:
+            on_batch(len(batch[schema.ROW]))
     return out
 
 
@@ -207,11 +212,10 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts) -> np.ndarray:
             progress.update(stop - start)
             continue
         t0 = time.time()
-        vectors = embed_with_ray(table.slice(start, stop - start), cfg)
+        vectors = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update)
         parts.write(index, pa.table({
             schema.ROW: pa.array(np.arange(start, stop), pa.int64()),
             schema.EMBEDDING: schema.to_fixed_list(vectors),
         }))
-        log.info("embed chunk %d: %d rows in %.1f s", index, stop - start, time.time() - t0)
-        progress.update(stop - start)
+        log.info("embed chunk %d/%d: %d rows in %.1f s", index + 1, len(chunks), stop - start, time.time() - t0)
     return np.concatenate([schema.from_fixed_list(parts.read(i).column(schema.EMBEDDING)) for i, *_ in chunks])
