@@ -106,21 +106,19 @@ class SentenceEmbedder:
         return out
 
 
-def pad_token_lists(ids: np.ndarray, mask: np.ndarray) -> dict:
-    """Ragged per-row token arrays (from a tokenising task) -> padded tensors for the model."""
+def pad_token_lists(ids) -> dict:
+    """Ragged per-row token arrays (from a tokenising task) -> padded tensors, vectorised."""
     import torch
 
-    width = max(len(r) for r in ids)
-    input_ids = np.zeros((len(ids), width), np.int64)
-    attention = np.zeros((len(ids), width), np.int64)
-    for i, (r, m) in enumerate(zip(ids, mask)):
-        input_ids[i, : len(r)] = r
-        attention[i, : len(m)] = m
-    return {TOKEN_IDS: torch.from_numpy(input_ids), TOKEN_MASK: torch.from_numpy(attention)}
+    lengths = np.fromiter((len(r) for r in ids), np.int64, count=len(ids))
+    mask = np.arange(lengths.max()) < lengths[:, None]
+    input_ids = np.zeros(mask.shape, np.int64)
+    input_ids[mask] = np.concatenate(ids)
+    return {TOKEN_IDS: torch.from_numpy(input_ids), TOKEN_MASK: torch.from_numpy(mask.astype(np.int64))}
 
 
 class TokenizeBatch:
-    """Ray Data callable: TEXT -> ragged token ids, run as many parallel CPU tasks."""
+    """Ray Data callable: TEXT -> ragged token ids, run as a pool of CPU actors."""
 
     def __init__(self, model_path: str, max_seq_length: int):
         from transformers import AutoTokenizer
@@ -130,11 +128,8 @@ class TokenizeBatch:
 
     def __call__(self, batch: dict) -> dict:
         enc = self.tokenizer(list(batch[schema.TEXT]), truncation=True, max_length=self.max_len)
-        return {
-            schema.ROW: batch[schema.ROW],
-            TOKEN_IDS: [np.asarray(x, np.int32) for x in enc[TOKEN_IDS]],
-            TOKEN_MASK: [np.asarray(x, np.int8) for x in enc[TOKEN_MASK]],
-        }
+        # unpadded ids only: the model actor pads each batch to its own longest text
+        return {schema.ROW: batch[schema.ROW], TOKEN_IDS: [np.asarray(x, np.int32) for x in enc[TOKEN_IDS]]}
 
 
 class EncodeBatch:
@@ -149,7 +144,7 @@ class EncodeBatch:
 
     def __call__(self, batch: dict) -> dict:
         if TOKEN_IDS in batch:
-            features = pad_token_lists(batch[TOKEN_IDS], batch[TOKEN_MASK])
+            features = pad_token_lists(batch[TOKEN_IDS])
         else:
             features = self.embedder.tokenize(list(batch[schema.TEXT]))
         return {schema.ROW: batch[schema.ROW], schema.EMBEDDING: self.embedder.forward_tokens(features)}
