@@ -213,4 +213,4 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts) -> np.ndarray:
             schema.EMBEDDING: schema.to_fixed_list(vectors),
         }))
         log.info("embed chunk %d/%d: %d rows in %.1f s", index + 1, len(chunks), stop - start, time.time() - t0)
-    return np.concatenate([schema.from_fixed_list(parts.read(i).column(schema.EMBEDDING)) for i, *_ in chunks])
+    return parts.read_vectors(len(chunks), schema.EMBEDDING)

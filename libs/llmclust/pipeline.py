@@ -63,13 +63,12 @@ def embed_stage(run: RunDir, cfg, table: pa.Table, upstream: Stage, name: str = 
     # throughput knobs do not change the vectors, so they do not invalidate the stage
     identity = {"model": emb_cfg.model, "dtype": emb_cfg.dtype, "max_seq_length": emb_cfg.max_seq_length}
     stage = run.stage(name, identity, upstream.fingerprint)
+    parts = stage.parts()  # the parts are the stage's output: no second copy of the vectors
     if not stage.done:
-        vectors = embed_corpus(table, emb_cfg, stage.parts())
-        write_table(stage.file("embeddings.parquet"), pa.table({
-            schema.ROW: table.column(schema.ROW), schema.EMBEDDING: schema.to_fixed_list(vectors)}))
-        stage.finish(len(vectors), dim=int(vectors.shape[1]), model=emb_cfg.model)
-    vectors = schema.from_fixed_list(pq.read_table(stage.file("embeddings.parquet")).column(schema.EMBEDDING))
-    return vectors, stage
+        vectors = embed_corpus(table, emb_cfg, parts)
+        stage.finish(len(vectors), dim=int(vectors.shape[1]), model=emb_cfg.model, parts=parts.count())
+        return vectors, stage
+    return parts.read_vectors(stage.manifest["parts"]), stage
 
 
 def neighbours_stage(run: RunDir, cfg, vectors: np.ndarray, upstream: Stage,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
@@ -115,8 +116,17 @@ class PartWriter:
     def read(self, index: int) -> pa.Table:
         return pq.read_table(self._name(index))
 
+    def count(self) -> int:
+        return len(list(self.path.glob("part-*.parquet")))
+
     def read_all(self, count: int) -> pa.Table:
         return pa.concat_tables([self.read(i) for i in range(count)])
+
+    def read_vectors(self, count: int, column: str = "embedding") -> np.ndarray:
+        """The (n, d) matrix stored across the first ``count`` parts."""
+        from llmclust.schema import from_fixed_list
+
+        return np.concatenate([from_fixed_list(self.read(i).column(column)) for i in range(count)])
 
 
 class RunDir:
