@@ -74,6 +74,14 @@ class ServeConfig:
 TUNABLE = ("max_texts", "max_chars", "max_batch_size", "batch_wait_timeout_s")
 
 
+def read_run(run_dir: str) -> dict:
+    """The run's result.json; a clear error (and no folder created) when it is not a finished run."""
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"run_dir={run_dir!r} does not exist; pass the run.dir of a finished job "
+                                "(e.g. python cluster_jobs/baseline.py ... run.dir=/tmp/serve-run)")
+    return RunDir(run_dir).read_result()
+
+
 @dataclass
 class LoadedRun:
     """What assignment needs from a finished run: embedder, centroids and names."""
@@ -86,8 +94,8 @@ class LoadedRun:
 
     @classmethod
     def load(cls, cfg: ServeConfig) -> "LoadedRun":
+        result = read_run(cfg.run_dir)
         run = RunDir(cfg.run_dir)
-        result = run.read_result()
         clusters = pq.read_table(run.path / result["clusters"])
         schema.require_columns(clusters, [schema.CLUSTER, schema.CLUSTER_NAME, schema.CENTROID], "serve")
         clusters = clusters.sort_by(schema.CLUSTER)
@@ -274,3 +282,18 @@ def app_builder(args: dict[str, Any]) -> serve.Application:
         user_config={k: getattr(cfg, k) for k in TUNABLE},
     ).bind({k: v for k, v in asdict(cfg).items() if k not in TUNABLE})  # tunables only in user_config:
     # a `serve deploy` that changes nothing else then reconfigures the replicas in place
+
+
+def read_serve_file(path: str | Path) -> tuple[dict, dict]:
+    """A Serve config file -> (its http_options, its first application's args with user_config merged in)."""
+    data = yaml.safe_load(Path(path).read_text())
+    app = data["applications"][0]
+    tuned = [d.get("user_config", {}) for d in app.get("deployments", []) if d["name"] == ClusterAssigner.name]
+    return data.get("http_options", {}), {**app.get("args", {}), **(tuned[0] if tuned else {})}
+
+
+def deploy_locally(args: dict, host: str = "127.0.0.1", port: int = 8000, name: str = "llmclust") -> str:
+    """Deploy the app on the Ray this process is connected to, HTTP on ``host:port``; returns the base URL."""
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(app_builder(args), name=name, route_prefix="/")
+    return f"http://{host}:{port}"
