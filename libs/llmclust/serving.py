@@ -188,6 +188,13 @@ async def _bad_request(request: Request, err: RequestValidationError) -> JSONRes
         "error": "; ".join(problems), "expected": f"a JSON object like {EXPECTED_BODY} (content-type: application/json)"})
 
 
+@api.exception_handler(Exception)
+async def _server_error(request: Request, err: Exception) -> JSONResponse:
+    """Anything unforeseen: a 500 with the cause for this request; the replica keeps serving."""
+    log.exception("%s %s failed", request.method, request.url.path)
+    return _error(500, f"internal error: {type(err).__name__}: {err}")
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message})
 
