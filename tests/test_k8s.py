@@ -8,7 +8,6 @@ No cluster is needed: each manifest is read as YAML and checked against the repo
 import importlib
 import re
 import shlex
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -41,9 +40,9 @@ def values(node, key: str) -> list:
 
 
 def ray_version() -> str:
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    (pin,) = [re.fullmatch(r"ray\[[^\]]*\]==(\S+)", d) for d in deps if d.startswith("ray")]
-    return pin.group(1)
+    """The pin of ``ray[...]==X`` in pyproject.toml (read as text: tomllib is Python 3.11+)."""
+    (pin,) = re.findall(r'"ray\[[^\]]*\]==([^"]+)"', (REPO / "pyproject.toml").read_text())
+    return pin
 
 
 def entrypoints() -> list[list[str]]:

@@ -170,6 +170,27 @@ def test_limits_are_checked_in_order():
 
 
 @pytest.mark.slow
+def test_job_writes_a_deployable_serve_config(served, tmp_path):
+    import importlib.util
+
+    from llmclust.serving import read_serve_file
+
+    _, run_dir = served
+    spec = importlib.util.spec_from_file_location("serve_job", Path(__file__).parents[1] / "cluster_jobs" / "serve.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    out = tmp_path / "serve.yaml"
+    serve_file = str(Path(__file__).parents[1] / "ray_configs" / "serve_local.yaml")
+    job.main(["--config", serve_file, "--run-dir", str(run_dir), "--port", "8123", "--write-config", str(out),
+              "max_texts=32"])
+    http, args = read_serve_file(out)
+    assert http["port"] == 8123 and args["run_dir"] == str(run_dir) and args["max_texts"] == 32
+    app_builder(args)  # what `serve deploy` will build passes the checks
+    with pytest.raises(SystemExit, match="does not exist"):
+        job.main(["--config", serve_file, "--run-dir", str(tmp_path / "missing")])
+
+
+@pytest.mark.slow
 def test_operator_limits_apply_on_redeploy(served):
     """Last on purpose: it leaves the app with max_texts=2."""
     from ray import serve
@@ -179,3 +200,4 @@ def test_operator_limits_apply_on_redeploy(served):
     reply = post(url, json={"texts": ["a", "b", "c"]})
     assert reply.status_code == 413 and "max_texts=2" in reply.json()["error"]
     assert requests.get(url + "/healthz", timeout=10).json()["limits"]["max_texts"] == 2
+

@@ -293,6 +293,8 @@ def app_builder(args: dict[str, Any]) -> serve.Application:
 
 def read_serve_file(path: str | Path) -> tuple[dict, dict]:
     """A Serve config file -> (its http_options, its first application's args with user_config merged in)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"Serve config file {str(path)!r} not found; e.g. ray_configs/serve_local.yaml")
     data = yaml.safe_load(Path(path).read_text())
     app = data["applications"][0]
     tuned = [d.get("user_config", {}) for d in app.get("deployments", []) if d["name"] == ClusterAssigner.name]
