@@ -201,3 +201,14 @@ def test_operator_limits_apply_on_redeploy(served):
     assert reply.status_code == 413 and "max_texts=2" in reply.json()["error"]
     assert requests.get(url + "/healthz", timeout=10).json()["limits"]["max_texts"] == 2
 
+
+
+def test_embedder_is_found_inside_the_run_or_by_name(tmp_path):
+    from llmclust.models import resolve_model
+    from llmclust.serving import find_embedder
+
+    (tmp_path / "embedder").mkdir()
+    assert find_embedder("embedder", tmp_path) == str(tmp_path / "embedder")
+    assert find_embedder("all-MiniLM-L6-v2", tmp_path) == resolve_model("all-MiniLM-L6-v2")
+    with pytest.raises(FileNotFoundError, match="set serve option embedder="):
+        find_embedder("/elsewhere/e5-large", tmp_path)

@@ -37,6 +37,7 @@ from llmclust import schema
 from llmclust.clustering import assign
 from llmclust.config import ConfigError, expect, expect_choice, from_dict
 from llmclust.embedding import EmbeddingConfig, SentenceEmbedder
+from llmclust.models import ModelNotFound, resolve_model
 from llmclust.runs import RunDir
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,18 @@ def read_run(run_dir: str) -> dict:
     return RunDir(run_dir).read_result()
 
 
+def find_embedder(name: str, run_path: Path) -> str:
+    """A path relative to the run (a fine-tuned embedder saved inside it), else a local path or an embedded default."""
+    inside = run_path / name
+    if not Path(name).is_absolute() and inside.exists():
+        return str(inside)
+    try:
+        return resolve_model(name)
+    except ModelNotFound as err:
+        raise FileNotFoundError(f"embedder {name!r} of run {run_path} is not on this node ({err}); "
+                                "set serve option embedder=<local path of the same model>") from None
+
+
 @dataclass
 class LoadedRun:
     """What assignment needs from a finished run: embedder, centroids and names."""
@@ -99,11 +112,7 @@ class LoadedRun:
         clusters = pq.read_table(run.path / result["clusters"])
         schema.require_columns(clusters, [schema.CLUSTER, schema.CLUSTER_NAME, schema.CENTROID], "serve")
         clusters = clusters.sort_by(schema.CLUSTER)
-        embedder_path = cfg.embedder or result["embedder"]
-        if not Path(embedder_path).exists():
-            raise FileNotFoundError(
-                f"embedder {embedder_path!r} named by {run.path / 'result.json'} does not exist on this node; "
-                "set serve option embedder=<local path of the same model>")
+        embedder_path = find_embedder(cfg.embedder or result["embedder"], run.path)
         emb_cfg = EmbeddingConfig(model=embedder_path, device=cfg.device, batch_size=cfg.encode_batch_size,
                                   max_seq_length=result["max_seq_length"])
         embedder = SentenceEmbedder(emb_cfg, embedder_path)
