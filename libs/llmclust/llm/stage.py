@@ -8,7 +8,7 @@
   (the raw answers themselves when no ``parse`` is given);
 * ``failures``: answers still unparseable after their retry (also in the stage manifest, with
   the rate); ``calls``: prompts sent to the backend by this invocation (0 on a rerun);
-  ``seconds``: time spent generating; ``manifest``: the stage manifest.
+  ``seconds``: time spent generating; ``manifest`` and ``stage``: the checkpointed stage.
 ``result.texts`` / ``result.values`` give the first answer / parsed value of each chat.
 
 How it runs. Every chat is looked up in the response cache (key: model id, chat, sampling
@@ -63,6 +63,7 @@ class GenerationResult:
     calls: int
     seconds: float
     manifest: dict = field(default_factory=dict)
+    stage: Stage | None = None  # the checkpointed stage: chain the next stage on its fingerprint
 
     @property
     def texts(self) -> list[str]:
@@ -188,7 +189,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
         answers = [list(a) for a in pq.read_table(stage.file(ANSWERS)).column(schema.RESPONSE).to_pylist()]
         parsed = _parse_all(answers, parse)
         manifest = stage.manifest
-        return GenerationResult(answers, parsed, manifest.get("parse_failures", 0), 0, 0.0, manifest)
+        return GenerationResult(answers, parsed, manifest.get("parse_failures", 0), 0, 0.0, manifest, stage)
 
     gen = _Generator(run, name, cfg, backend)
     first = gen.answer(dict(enumerate(chats)), params)
@@ -223,4 +224,4 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     if gen.errors:
         log.warning("llm %s: %d prompts failed in the backend (first: %s); a rerun retries them",
                     name, len(gen.errors), gen.errors[0])
-    return GenerationResult(answers, parsed, failures, gen.calls, gen.seconds, manifest)
+    return GenerationResult(answers, parsed, failures, gen.calls, gen.seconds, manifest, stage)
