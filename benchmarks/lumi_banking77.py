@@ -2,6 +2,7 @@
 
     python benchmarks/lumi_banking77.py                          # all 3080 texts, K = 77
     python benchmarks/lumi_banking77.py --limit 770              # stratified: 10 texts per intent
+    python benchmarks/lumi_banking77.py --limit 100 --classes 20 # 5 texts of each of 20 intents, K = 20
     python benchmarks/lumi_banking77.py --limit 770 lumi.label_context_k=10   # any job override
 
 Writes benchmarks/results/lumi_banking77.json. The baseline (KMeans on the same MiniLM
@@ -35,12 +36,14 @@ OUT = REPO / "benchmarks" / "results" / "lumi_banking77.json"
 EXAMPLES = 12
 
 
-def stratified_subset(source: Path, limit: int, target: Path) -> int:
-    """Write the first ``limit`` rows of a round-robin over classes (equal share per class)."""
+def stratified_subset(source: Path, limit: int, classes: int, target: Path) -> int:
+    """Write the first ``limit`` rows of a round-robin over the first ``classes`` intents (0: all)."""
     rows = list(csv.DictReader(source.open()))
     by_class: dict[str, list] = {}
     for row in rows:
         by_class.setdefault(row["category"], []).append(row)
+    if classes:
+        by_class = dict(sorted(by_class.items())[:classes])
     picked, depth = [], 0
     while len(picked) < limit and any(depth < len(v) for v in by_class.values()):
         picked += [v[depth] for v in by_class.values() if depth < len(v)]
@@ -88,6 +91,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "ray_configs" / "lumi_local.yaml"))
     parser.add_argument("--limit", type=int, default=0, help="stratified subset of this many texts (0: all)")
+    parser.add_argument("--classes", type=int, default=0, help="with --limit: only the first N intents (0: all 77)")
     parser.add_argument("--run-dir", default=str(REPO / "runs" / "bench_lumi_banking77"))
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -98,8 +102,8 @@ def main(argv=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     corpus, classes = DATA, 77
     if args.limit:
-        corpus = run_dir / f"banking77_test_stratified_{args.limit}.csv"
-        classes = stratified_subset(DATA, args.limit, corpus)
+        corpus = run_dir / f"banking77_test_stratified_{args.limit}_{args.classes}.csv"
+        classes = stratified_subset(DATA, args.limit, args.classes, corpus)
     cfg = load_job_config(args.config, [f"corpus.path={corpus}", f"run.dir={run_dir}", "method=lumi",
                                         f"clustering.n_clusters={classes}", *args.overrides])
 
@@ -109,7 +113,8 @@ def main(argv=None):
     truth = read_ground_truth(cfg.evaluation, cfg.corpus, ids)
     baseline = mean_scores(schema.from_fixed_list(embeddings), truth, cfg)
     result = {
-        "n": len(truth), "k": classes, "subset": f"stratified {args.limit} of 3080" if args.limit else "full test.csv",
+        "n": len(truth), "k": classes, "subset": (f"stratified: {args.limit} of 3080 texts, {classes} of 77 intents, equal share per intent"
+                                          if args.limit else "full test.csv"),
         "embedder": cfg.embedding.model, "llm": cfg.llm.model, "seeds": cfg.clustering.seeds,
         "acc_mean": model.metrics_["acc_mean"], "nmi_mean": model.metrics_["nmi_mean"],
         "acc_std": model.metrics_["acc_std"], "nmi_std": model.metrics_["nmi_std"],

@@ -14,7 +14,7 @@ Outputs (in run.dir): assignments.parquet (with cluster names), clusters.parquet
 lumi_pool/pseudo_labels.parquet, lumi_labels/answers.parquet (prompts and raw answers).
 """
 
-from llmclust.cli import job_parser, parse_job_config
+from llmclust.cli import job_parser, parse_job_config, print_fit_summary
 from llmclust.methods import LumiClusterer
 
 
@@ -23,12 +23,8 @@ def main(argv=None):
     cfg = parse_job_config(args, method="lumi")
     model = LumiClusterer(cfg).fit()
     report = model.lumi_report_
-    print(f"clustered {len(model.labels_)} texts into {len(model.cluster_names_)} clusters; "
-          f"{report['distinct_labels']} distinct pseudo-labels, {report['labels_per_text_mean']} per text")
-    if model.metrics_:
-        m = model.metrics_
-        print(f"ACC {m['acc_mean']:.2f} ± {m['acc_std']:.2f}  NMI {m['nmi_mean']:.2f} ± {m['nmi_std']:.2f}  ARI {m['ari_mean']:.2f}")
-    print(f"outputs: {model.run_dir_}")
+    print(f"{report['distinct_labels']} distinct pseudo-labels, {report['labels_per_text_mean']} per text")
+    print_fit_summary(model)
 
 
 if __name__ == "__main__":

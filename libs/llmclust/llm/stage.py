@@ -109,7 +109,8 @@ def _batches_with_ray(chats: dict[int, Chat], params: SamplingParams, cfg: LLMCo
     items = [{"index": i, "chat": json.dumps(c)} for i, c in chats.items()]
     ds = ray.data.from_items(items).map_batches(
         GenerateBatch, fn_constructor_args=(cfg, params), batch_size=cfg.batch_size,
-        concurrency=cfg.num_actors, num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor or None,
+        compute=ray.data.ActorPoolStrategy(size=cfg.num_actors), num_cpus=cfg.cpus_per_actor,
+        num_gpus=cfg.gpus_per_actor or None,
         batch_format="numpy",
     )
     for out in ds.iter_batches(batch_format="numpy", batch_size=None):
