@@ -41,3 +41,12 @@ def parse_job_config(args: argparse.Namespace, **forced: str) -> JobConfig:
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def print_fit_summary(model) -> None:
+    """What every job prints at the end: sizes, metrics (when evaluated) and where outputs went."""
+    print(f"clustered {len(model.labels_)} texts into {len(model.cluster_names_)} clusters")
+    if model.metrics_:
+        m = model.metrics_
+        print(f"ACC {m['acc_mean']:.2f} ± {m['acc_std']:.2f}  NMI {m['nmi_mean']:.2f} ± {m['nmi_std']:.2f}  ARI {m['ari_mean']:.2f}")
+    print(f"outputs: {model.run_dir_}")

@@ -16,9 +16,11 @@ from llmclust.config import apply_overrides, expect, expect_choice, from_dict, l
 from llmclust.corpus import CorpusConfig
 from llmclust.embedding import EmbeddingConfig
 from llmclust.evaluation import EvaluationConfig
+from llmclust.llm import LLMConfig
+from llmclust.lumi import LumiConfig
 from llmclust.neighbours import NeighboursConfig
 
-METHODS = ["baseline"]
+METHODS = ["baseline", "lumi"]
 
 
 @dataclass
@@ -51,6 +53,8 @@ class JobConfig:
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    lumi: LumiConfig = field(default_factory=LumiConfig)
 
     def __post_init__(self):
         expect_choice("method", self.method, METHODS)

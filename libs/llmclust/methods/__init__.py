@@ -2,9 +2,11 @@
 
 from llmclust.methods.base import NotFittedError, TextClusterer
 from llmclust.methods.baseline import KMeansClusterer
+from llmclust.methods.lumi import LumiClusterer
 
 CLUSTERERS: dict[str, type[TextClusterer]] = {
     KMeansClusterer.method: KMeansClusterer,
+    LumiClusterer.method: LumiClusterer,
 }
 
 
@@ -13,4 +15,4 @@ def make_clusterer(config) -> TextClusterer:
     return CLUSTERERS[config.method](config)
 
 
-__all__ = ["CLUSTERERS", "KMeansClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]
+__all__ = ["CLUSTERERS", "KMeansClusterer", "LumiClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]

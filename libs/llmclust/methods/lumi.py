@@ -1,0 +1,40 @@
+"""LUMI as a scikit-learn-style clusterer: LLM pseudo-labels pooled into the embeddings, then KMeans.
+
+The stages live in :mod:`llmclust.lumi` (pooling maths in :mod:`llmclust.pooling`); clusters
+are named from their members' pseudo-labels (``lumi.llm_names: true`` asks the LLM as well).
+
+Example::
+
+    from llmclust.job import load_job_config
+    cfg = load_job_config("ray_configs/lumi_local.yaml", ["corpus.limit=200", "clustering.n_clusters=10"])
+    model = LumiClusterer(cfg).fit()
+    model.labels_, model.cluster_names_[:3], model.pseudo_labels_[:3], model.predict(["where is my card"])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from llmclust import lumi, pipeline
+from llmclust.methods.base import Representation, TextClusterer
+from llmclust.models import resolve_model
+from llmclust.runs import RunDir, Stage
+
+
+class LumiClusterer(TextClusterer):
+    method = "lumi"
+
+    def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
+        vectors, embed = pipeline.embed_stage(run, self.config, table, corpus)
+        result = lumi.run_lumi(run, self.config, table, vectors, embed)
+        self.pseudo_labels_ = result.pseudo_labels
+        self.label_pooled_, self.text_pooled_ = result.label_pooled, result.text_pooled
+        self.lumi_report_ = result.report
+        self._pool_stage = result.stage
+        return Representation(result.pooled, result.stage, vectors, resolve_model(self.config.embedding.model))
+
+    def name_clusters(self, run: RunDir, table: pa.Table, labels: np.ndarray, k: int) -> list[str]:
+        if self.config.lumi.llm_names:
+            return lumi.llm_names(run, self.config, self.pseudo_labels_, labels, k, self._pool_stage)
+        return lumi.label_names(self.pseudo_labels_, labels, k)

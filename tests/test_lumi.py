@@ -1,0 +1,75 @@
+"""LUMI: the logic around the LLM answers, config checks, and the whole job with the real SmolLM2."""
+
+import csv
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from llmclust.config import ConfigError
+from llmclust.lumi import LumiConfig, candidate_labels, chosen_labels, label_names
+
+REPO_CONFIG = "ray_configs/lumi_local.yaml"
+
+
+def test_candidate_labels_are_distinct_and_nearest_first():
+    label_index = np.array([0, 1, 1, 2, 0])
+    neighbours = np.array([[1, 2, 3, 4], [0, 4, 2, 3]])
+    assert candidate_labels(label_index, neighbours, 2) == [[1, 2], [0, 1]]
+
+
+def test_chosen_labels_reads_numbers_and_quoted_labels():
+    candidates = ["card arrival", "lost card", "top up failed"]
+    assert chosen_labels("1, 3", [1, 3], candidates) == ([0, 2], 0)
+    assert chosen_labels("1. lost card", [1], candidates) == ([0, 1], 0)  # SmolLM2 quotes the label
+    assert chosen_labels("7", [7], candidates) == ([], 1)
+    assert chosen_labels("none", [], candidates) == ([], 0)
+
+
+def test_label_names_are_the_most_common_member_labels():
+    pseudo = [["card arrival"], ["card arrival", "lost card"], ["lost card"], ["top up"]]
+    assert label_names(pseudo, np.array([0, 0, 0, 1]), 3) == ["card arrival / lost card", "top up", "cluster 2"]
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="task"):
+        LumiConfig(task="no colon")
+    with pytest.raises(ConfigError, match="candidate_search"):
+        LumiConfig(candidate_labels=10, candidate_search=5)
+
+
+@pytest.mark.slow
+def test_lumi_job_end_to_end_with_smollm2(tmp_path, small_csv, ray_cluster):
+    """The whole job on 30 Banking77 texts (3 intents) on local Ray; a rerun makes no LLM call."""
+    from llmclust.job import load_job_config
+    from llmclust.methods import LumiClusterer
+
+    rows = list(csv.DictReader(small_csv.open()))
+    keep = sorted({r["category"] for r in rows})[:3]
+    subset = tmp_path / "subset.csv"
+    with subset.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "category"])
+        w.writeheader()
+        w.writerows([r for r in rows if r["category"] in keep][:30])
+    overrides = [f"corpus.path={subset}", f"run.dir={tmp_path / 'run'}", "clustering.n_clusters=3",
+                 "clustering.seeds=[0,1]", "llm.cpus_per_actor=1", "llm.batch_size=8", "lumi.candidate_labels=4",
+                 "lumi.candidate_search=8", "lumi.label_max_tokens=8", "lumi.choice_max_tokens=6"]
+    cfg = load_job_config(REPO_CONFIG, overrides)
+    model = LumiClusterer(cfg).fit()
+    assert len(model.labels_) == 30 and model.cluster_centers_.shape[0] == 3
+    assert all(model.pseudo_labels_[i] and model.pseudo_labels_[i][0] for i in range(30))
+    assert model.metrics_["acc_mean"] > 0 and model.lumi_report_["distinct_labels"] >= 2
+    assignments = pq.read_table(tmp_path / "run" / "assignments.parquet").to_pydict()
+    assert all(name and not name.startswith("cluster ") for name in assignments["cluster_name"])
+    answers = pq.read_table(tmp_path / "run" / "lumi_labels" / "answers.parquet")
+    assert answers.num_rows == 30 and "prompt" in answers.column_names
+    assert model.predict(["where is my card?"]).shape == (1,)
+
+    # a rerun in a fresh run directory sharing the cache asks the LLM nothing
+    cfg2 = load_job_config(REPO_CONFIG, overrides[:1] + [f"run.dir={tmp_path / 'run2'}",
+                                                         f"llm.cache_dir={tmp_path / 'run' / 'llm_cache'}"] + overrides[2:])
+    LumiClusterer(cfg2).fit()
+    for stage in ("lumi_labels", "lumi_multilabel"):
+        manifest = json.loads((tmp_path / "run2" / stage / "manifest.json").read_text())
+        assert manifest["calls"] == 0 and manifest["cache_hits"] >= 30

@@ -1,0 +1,68 @@
+"""LUMI pooling maths on hand-made cases."""
+
+import numpy as np
+import pytest
+
+from llmclust.pooling import (incidence, jaccard_weights, label_level_pool, normalize, pseudo_label_view,
+                              text_level_pool)
+
+E = np.eye(3, dtype=np.float32)  # three orthogonal text vectors
+LABELS = np.array([[1, 0, 0], [0, 1, 0]], np.float32)  # two label vectors
+
+
+def test_incidence_counts_repeated_labels_once():
+    S = incidence([[0, 0], [0, 1], []], n_labels=2)
+    assert S.toarray().tolist() == [[1, 0], [1, 1], [0, 0]]
+
+
+def test_pseudo_label_view_is_the_normalised_mean():
+    z = pseudo_label_view(E, LABELS, np.array([0, 0, 1]))
+    assert np.allclose(z[0], [1, 0, 0])
+    assert np.allclose(z[1], normalize(np.array([[1, 1, 0]]))[0])
+
+
+def test_label_level_pool_averages_the_label_set_then_the_text():
+    S = incidence([[0], [0, 1], []], 2)
+    h = label_level_pool(E, LABELS, S)
+    # text 1: a = mean(l0, l1) = (.5, .5, 0); h = mean(e1, a) = (.25, .75, 0)
+    assert np.allclose(h[1], normalize(np.array([[0.25, 0.75, 0]]))[0])
+    assert np.allclose(h[2], E[2])  # no label: the text vector is kept
+
+
+def test_jaccard_weights_exact():
+    S = incidence([[0], [0, 1], [1], [2]], 3)
+    J = jaccard_weights(S).toarray()
+    expected = [[1, .5, 0, 0], [.5, 1, .5, 0], [0, .5, 1, 0], [0, 0, 0, 1]]
+    assert np.allclose(J, expected)
+
+
+def test_top_m_keeps_the_largest_weights_and_self():
+    S = incidence([[0, 1], [0, 1], [0], [1]], 2)  # text 0: J = 1 with 1, .5 with 2 and 3
+    J = jaccard_weights(S, top_m=1).toarray()
+    assert np.allclose(J[0], [1, 1, 0, 0])
+
+
+def test_posting_cap_limits_partners_of_a_huge_label():
+    S = incidence([[0]] * 50, 1)
+    J = jaccard_weights(S, posting_cap=10, seed=0)
+    assert (np.diff(J.indptr) <= 11).all() and np.allclose(J.diagonal(), 1)
+
+
+def test_text_level_pool_weighted_mean():
+    S = incidence([[0], [0, 1], [1], [2]], 3)
+    h = np.array([[1, 0], [0, 1], [1, 1], [-1, 0]], np.float32)
+    r, report = text_level_pool(h, S)
+    # text 0: (1*h0 + .5*h1) / 1.5 ; text 3: alone
+    assert np.allclose(r[0], normalize(np.array([[1, .5]]))[0])
+    assert np.allclose(r[3], [-1, 0])
+    assert report["partners_max"] == 2
+
+
+def test_blocks_give_the_same_result(monkeypatch):
+    rng = np.random.default_rng(0)
+    sets = [list(rng.choice(20, size=rng.integers(1, 4), replace=False)) for _ in range(300)]
+    S, h = incidence(sets, 20), normalize(rng.normal(size=(300, 8)))
+    whole, _ = text_level_pool(h, S, top_m=5)
+    monkeypatch.setattr("llmclust.pooling.BLOCK_ROWS", 7)
+    blocked, _ = text_level_pool(h, S, top_m=5)
+    assert np.allclose(whole, blocked, atol=1e-6)
