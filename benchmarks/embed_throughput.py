@@ -72,6 +72,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(REPO.parent / "shared/data/banking77/train.csv"))
     p.add_argument("--n", type=int, default=0, help="texts (the data repeated as needed); 0: the file once")
+    p.add_argument("--model", default="all-MiniLM-L6-v2", help="local path or the embedded default")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--num-actors", type=int, default=1)
@@ -84,7 +85,7 @@ def main(argv=None):
 
     texts = load_texts(args.data, args.n)
     gpus = 1 if args.device == "cuda" else 0
-    cfg = EmbeddingConfig(device=args.device, batch_size=args.batch_size, num_actors=args.num_actors,
+    cfg = EmbeddingConfig(model=args.model, device=args.device, batch_size=args.batch_size, num_actors=args.num_actors,
                           cpus_per_actor=args.cpus_per_actor, gpus_per_actor=gpus, tokenize_workers=args.tokenize_workers)
     plain, ref = time_plain(texts, cfg)
     ray.init(include_dashboard=False, log_to_driver=False)
