@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from llmclust.clustering import ClusteringConfig
+from llmclust.clusterllm_config import ClusterLLMConfig
 from llmclust.config import apply_overrides, expect, expect_choice, from_dict, load_yaml
 from llmclust.corpus import CorpusConfig
 from llmclust.embedding import EmbeddingConfig
 from llmclust.evaluation import EvaluationConfig
 from llmclust.neighbours import NeighboursConfig
 
-METHODS = ["baseline"]
+METHODS = ["baseline", "clusterllm"]
 
 
 @dataclass
@@ -51,6 +52,7 @@ class JobConfig:
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    clusterllm: ClusterLLMConfig = field(default_factory=ClusterLLMConfig)
 
     def __post_init__(self):
         expect_choice("method", self.method, METHODS)

@@ -2,9 +2,11 @@
 
 from llmclust.methods.base import NotFittedError, TextClusterer
 from llmclust.methods.baseline import KMeansClusterer
+from llmclust.methods.clusterllm import ClusterLLMClusterer
 
 CLUSTERERS: dict[str, type[TextClusterer]] = {
     KMeansClusterer.method: KMeansClusterer,
+    ClusterLLMClusterer.method: ClusterLLMClusterer,
 }
 
 
@@ -13,4 +15,4 @@ def make_clusterer(config) -> TextClusterer:
     return CLUSTERERS[config.method](config)
 
 
-__all__ = ["CLUSTERERS", "KMeansClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]
+__all__ = ["CLUSTERERS", "ClusterLLMClusterer", "KMeansClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]
