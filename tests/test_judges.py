@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from llmclust.granularity import Demonstration
+from llmclust.judges import OracleJudge, pair_chat, parse_choice, parse_yes_no, perspective_of, triplet_chat
+
+
+def test_oracle_triplets_and_pairs():
+    judge = OracleJudge(["a", "a", "b", "b", "c"])
+    rows = np.array([[0, 1, 2], [0, 2, 1], [0, 2, 3], [2, 3, 1]])
+    np.testing.assert_array_equal(judge.triplets(rows), [1, 2, 0, 1])  # 0: neither choice shares the class
+    np.testing.assert_array_equal(judge.pairs(np.array([[0, 1], [1, 2]])), [1, 0])
+    assert judge.name != OracleJudge(["a", "a", "b", "b", "d"]).name  # other labels, other fingerprint
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Choice 1", 1), ("choice 2.", 2), ("Choice2", 2), ("2", 2), ("(1) because", 1),
+    ("Choice 1 or Choice 2", None), ("I cannot tell", None), ("", None),
+])
+def test_parse_choice(answer, expected):
+    assert parse_choice(answer) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Yes", True), ("no.", False), ("No, they differ. Yes?", False), ("Yesterday", None), ("maybe", None),
+])
+def test_parse_yes_no(answer, expected):
+    assert parse_yes_no(answer) == expected
+
+
+def test_prompts_fill_every_placeholder():
+    chat = triplet_chat("intent: customer purpose", "lost card", "card missing", "top up failed")
+    text = chat[-1]["content"]
+    assert "Query: lost card" in text and "Choice 2: top up failed" in text and "terms of intent" in text
+    assert "{" not in text
+    demos = [Demonstration("a", "b", True, "same thing"), Demonstration("c", "d", False, "differ")]
+    chat = pair_chat("intent: x", "t1", "t2", demos)
+    assert [m["role"] for m in chat] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert chat[2]["content"] == "Yes. same thing" and chat[4]["content"].startswith("No.")
+    assert "Text A: t1" in chat[-1]["content"]
+    assert perspective_of("topic: what it is about") == "topic"
