@@ -39,3 +39,36 @@ def test_prompts_fill_every_placeholder():
     assert chat[2]["content"] == "Yes. same thing" and chat[4]["content"].startswith("No.")
     assert "Text A: t1" in chat[-1]["content"]
     assert perspective_of("topic: what it is about") == "topic"
+
+
+class ScriptedBackend:
+    """Answers from a script keyed by a word of the last user message (no model)."""
+
+    model_id = "scripted"
+
+    def __init__(self, script):
+        self.script, self.seen = script, []
+
+    def generate(self, chats, params):
+        self.seen += chats
+        return [[next(v for k, v in self.script.items() if k in chat[-1]["content"])] * params.n for chat in chats]
+
+
+def test_llm_judge_prompts_parses_and_counts_failures(tmp_path):
+    from llmclust.judges import JudgeContext, LLMJudge
+    from llmclust.llm import LLMConfig
+    from llmclust.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    upstream = run.stage("triplets", "x")
+    texts = ["lost card", "card missing", "top up failed", "rambling"]
+    backend = ScriptedBackend({"Query: lost card": "Choice 1", "Query: top up": "Choice 2 I think",
+                               "Query: rambling": "both?", "Text A: lost": "Yes, same.", "Text A: top": "nope"})
+    judge = LLMJudge(LLMConfig(num_actors=0, cache=False), "intent: purpose",
+                     [Demonstration("a", "b", True, "why")], backend=backend)
+    choices = judge.triplets(np.array([[0, 1, 2], [2, 3, 0], [3, 0, 1]]), texts, JudgeContext(run, "llm_t", upstream))
+    np.testing.assert_array_equal(choices, [1, 2, 0])  # unparseable -> 0, after one retry
+    assert len(backend.seen) == 4 and "terms of intent" in backend.seen[0][-1]["content"]
+    same = judge.pairs(np.array([[0, 1], [2, 0]]), texts, JudgeContext(run, "llm_p", upstream))
+    np.testing.assert_array_equal(same, [1, -1])  # "nope" is not a yes/no word: unanswered
+    assert backend.seen[-1][2] == {"role": "assistant", "content": "Yes. why"}

@@ -139,17 +139,19 @@ class LLMJudge:
     """Asks the configured LLM through ``llm.generate_stage`` (checkpointed, cached, counted)."""
 
     def __init__(self, llm_cfg, task: str, demonstrations: Sequence[Demonstration] = (),
-                 temperature: float = 0.0, seed: int = 0):
+                 temperature: float = 0.0, seed: int = 0, backend=None):
+        """``backend``: an already loaded backend to run in-process (tests); None: ``llm_cfg``'s, on Ray."""
         self.llm_cfg, self.task, self.demonstrations = llm_cfg, task, list(demonstrations)
-        self.temperature, self.seed = temperature, seed
+        self.temperature, self.seed, self.backend = temperature, seed, backend
         self.name = f"llm:{llm_cfg.model}:{temperature}"
 
     def _ask(self, context: JudgeContext, chats: list[Chat], parse, max_tokens: int) -> list:
         from llmclust.llm import generate_stage
 
         params = SamplingParams(temperature=self.temperature, max_tokens=max_tokens, seed=self.seed)
-        result = generate_stage(context.run, context.name, chats, params, self.llm_cfg, context.upstream, parse=parse)
-        return list(result.parsed)
+        result = generate_stage(context.run, context.name, chats, params, self.llm_cfg, context.upstream,
+                                parse=parse, backend=self.backend)
+        return list(result.values)  # first completion's parsed value; None where unparseable after a retry
 
     def triplets(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> np.ndarray:
         chats = [triplet_chat(self.task, texts[a], texts[c1], texts[c2]) for a, c1, c2 in rows[:, :3]]

@@ -37,6 +37,7 @@ from typing import Callable
 import numpy as np
 
 from llmclust.config import expect
+from llmclust.runs import Progress
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def train_func(config: dict) -> None:
     from sentence_transformers import SentenceTransformer
 
     cfg = TrainerConfig(**config["trainer"])
+    logging.basicConfig(level=logging.INFO)  # workers start without a handler: progress lines need one
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     if not cfg.use_gpu:
@@ -127,6 +129,7 @@ def train_func(config: dict) -> None:
     tuples = config["tuples"][rank::world]
     columns = len(tuples[0])
     device = ray.train.torch.get_device()
+    progress = Progress(f"train worker {rank} steps", cfg.steps - state["step"], every=30)
 
     for step in range(state["step"], cfg.steps):
         rows = [tuples[i] for i in batch_indices(len(tuples), cfg.batch_size, step, cfg.seed)]
@@ -142,6 +145,7 @@ def train_func(config: dict) -> None:
         scheduler.step()
         state["losses"].append(float(loss.detach()))
         state["step"] = step + 1
+        progress.update(1)
         if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
             _report(model, optimizer, state, rank)
 
