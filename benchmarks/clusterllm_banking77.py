@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,8 @@ def main(argv=None):
     parser.add_argument("--run-root", default="runs/bench_clusterllm_banking77")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "clusterllm_banking77.json"))
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of %(default)s")
+    parser.add_argument("--oracle-pairs-per-merge", type=int, default=3,
+                        help="λ for the oracle's granularity run (the LLM's comes from the config; CPU-bound)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
@@ -135,11 +138,15 @@ def granularity(args, labels: np.ndarray, root: Path, include_llm: bool) -> dict
     out = {"true_k": int(len(set(labels))), "embeddings": str(final)}
     judges = {"oracle": OracleJudge(labels)}
     if include_llm:
-        gcfg = cfg.clusterllm
-        judges["llm"] = LLMJudge(cfg.llm, gcfg.task, gcfg.granularity.demonstrations, gcfg.llm_temperature)
+        cl = cfg.clusterllm
+        judges["llm"] = LLMJudge(cfg.llm, cl.task, cl.granularity.demonstrations, cl.llm_temperature)
     for name, judge in judges.items():
-        choice = granularity_stage(run, cfg.clusterllm.granularity, judge, vectors, texts, upstream, name=f"granularity_{name}")
-        out[name] = {k: choice[k] for k in ("k", "pairs", "answered", "unanswered", "said_same")}
+        gcfg = cfg.clusterllm.granularity
+        if name == "oracle":
+            gcfg = replace(gcfg, pairs_per_merge=args.oracle_pairs_per_merge)
+        choice = granularity_stage(run, gcfg, judge, vectors, texts, upstream, name=f"granularity_{name}")
+        out[name] = {"pairs_per_merge": gcfg.pairs_per_merge,
+                     **{k: choice[k] for k in ("k", "pairs", "answered", "unanswered", "said_same")}}
         out["classical"] = choice["classical"]
     return out
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from llmclust.granularity import Demonstration
-from llmclust.judges import OracleJudge, pair_chat, parse_choice, parse_yes_no, perspective_of, triplet_chat
+from llmclust.judges import OracleJudge, pair_chat, parse_choice, parse_yes_no, triplet_chat
 
 
 def test_oracle_triplets_and_pairs():
@@ -32,13 +32,12 @@ def test_prompts_fill_every_placeholder():
     chat = triplet_chat("intent: customer purpose", "lost card", "card missing", "top up failed")
     text = chat[-1]["content"]
     assert "Query: lost card" in text and "Choice 2: top up failed" in text and "terms of intent" in text
-    assert "{" not in text
+    assert "{" not in text and [m["role"] for m in chat[:3]] == ["system", "user", "assistant"]
     demos = [Demonstration("a", "b", True, "same thing"), Demonstration("c", "d", False, "differ")]
     chat = pair_chat("intent: x", "t1", "t2", demos)
     assert [m["role"] for m in chat] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert chat[2]["content"] == "Yes. same thing" and chat[4]["content"].startswith("No.")
     assert "Text A: t1" in chat[-1]["content"]
-    assert perspective_of("topic: what it is about") == "topic"
 
 
 class ScriptedBackend:

@@ -17,6 +17,7 @@ from llmclust.config import apply_overrides, expect, expect_choice, from_dict, l
 from llmclust.corpus import CorpusConfig
 from llmclust.embedding import EmbeddingConfig
 from llmclust.evaluation import EvaluationConfig
+from llmclust.llm import LLMConfig
 from llmclust.neighbours import NeighboursConfig
 
 METHODS = ["baseline", "clusterllm"]
@@ -52,6 +53,7 @@ class JobConfig:
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
     clusterllm: ClusterLLMConfig = field(default_factory=ClusterLLMConfig)
 
     def __post_init__(self):

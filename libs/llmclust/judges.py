@@ -28,6 +28,7 @@ import numpy as np
 
 from llmclust.granularity import Demonstration
 from llmclust.llm.base import Chat, SamplingParams
+from llmclust.llm.prompts import split_task
 
 TRIPLET_NO_ANSWER = 0
 PAIR_NO_ANSWER = -1
@@ -88,6 +89,14 @@ TRIPLET_PROMPT = (
     "Reply with exactly 'Choice 1' or 'Choice 2'."
 )
 
+# domain-neutral worked examples, so that they suit any task description
+TRIPLET_EXAMPLES = [
+    ({"anchor": "the printer jams on every page", "choice_1": "how do I reset my password",
+      "choice_2": "paper keeps getting stuck in the printer"}, "Choice 2"),
+    ({"anchor": "I forgot my login password", "choice_1": "cannot sign in, password lost",
+      "choice_2": "the screen is flickering"}, "Choice 1"),
+]
+
 PAIR_PROMPT = (
     "Task: {task}\n"
     "Text A: {text_a}\n"
@@ -113,15 +122,16 @@ def parse_yes_no(answer: str) -> bool | None:
     return None if match is None else match.group(1).lower() == "yes"
 
 
-def perspective_of(task: str) -> str:
-    """"intent: banking customer purpose" -> "intent" (the part before the colon)."""
-    return task.split(":", 1)[0].strip() or task
-
-
 def triplet_chat(task: str, anchor: str, choice_1: str, choice_2: str) -> Chat:
-    prompt = TRIPLET_PROMPT.format(task=task, perspective=perspective_of(task), anchor=anchor,
-                                   choice_1=choice_1, choice_2=choice_2)
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+    """Two worked examples (one answer each) first: small models copy the answer format."""
+    perspective = split_task(task)[0]
+    chat: Chat = [{"role": "system", "content": SYSTEM}]
+    for example, answer in TRIPLET_EXAMPLES:
+        chat.append({"role": "user", "content": TRIPLET_PROMPT.format(task=task, perspective=perspective, **example)})
+        chat.append({"role": "assistant", "content": answer})
+    prompt = TRIPLET_PROMPT.format(task=task, perspective=perspective, anchor=anchor, choice_1=choice_1, choice_2=choice_2)
+    chat.append({"role": "user", "content": prompt})
+    return chat
 
 
 def pair_chat(task: str, text_a: str, text_b: str, demonstrations: Sequence[Demonstration]) -> Chat:
