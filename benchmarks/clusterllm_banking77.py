@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import yaml
 
 from llmclust import schema
 from llmclust.cli import setup_logging
-from llmclust.config import to_dict
 from llmclust.corpus import load_corpus
 from llmclust.evaluation import read_ground_truth
 from llmclust.job import init_ray, load_job_config
@@ -53,9 +53,14 @@ def job_config(args, part: str):
     return cfg
 
 
-def acc_nmi(model) -> dict:
-    m = model.metrics_
-    return {k: m[k] for k in ("acc_mean", "acc_std", "nmi_mean", "nmi_std")}
+def part_summary(run_dir: Path) -> tuple[dict, dict, float]:
+    """ACC/NMI of a finished run, the ClusterLLM settings it ran with, its training seconds."""
+    metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    manifests = sorted(run_dir.glob("train_iter*/manifest.json"))
+    seconds = sum(json.loads(m.read_text())["train_seconds"] for m in manifests)
+    settings = {"clusterllm": config["clusterllm"], "llm": config.get("llm")} if manifests else {}
+    return {k: metrics[k] for k in ("acc_mean", "acc_std", "nmi_mean", "nmi_std")}, settings, round(seconds, 1)
 
 
 def triplet_accuracy(run_dir: Path, labels: np.ndarray, vectors: np.ndarray) -> dict:
@@ -82,7 +87,8 @@ def main(argv=None):
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "banking77" / "test.csv"))
     parser.add_argument("--run-root", default="runs/bench_clusterllm_banking77")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "clusterllm_banking77.json"))
-    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of %(default)s")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma-separated subset of %(default)s to run ('' : only collect finished ones)")
     parser.add_argument("--oracle-pairs-per-merge", type=int, default=3,
                         help="λ for the oracle's granularity run (the LLM's comes from the config; CPU-bound)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -99,29 +105,26 @@ def main(argv=None):
     init_ray(base_cfg.ray)
     table = load_corpus(base_cfg.corpus).table
     labels = read_ground_truth(base_cfg.evaluation, base_cfg.corpus, table.column(schema.ID).combine_chunks())
-    result["settings"] = {"data": args.data, "n": table.num_rows, "true_k": int(len(set(labels))),
-                          "clusterllm": to_dict(base_cfg.clusterllm), "overrides": args.overrides}
-    models = {}
     for part in parts:
         cfg = job_config(args, part)
-        start = time.time()
-        if part == "baseline":
-            models[part] = KMeansClusterer(cfg).fit()
-        else:
-            judge = OracleJudge(labels) if part == "oracle" else None  # None: the configured LLM
-            models[part] = ClusterLLMClusterer(cfg, judge=judge).fit()
-            manifests = sorted(Path(cfg.run.dir).glob("train_iter*/manifest.json"))
-            result.setdefault("train_seconds", {})[part] = sum(json.loads(m.read_text())["train_seconds"] for m in manifests)
-        result[part] = {**acc_nmi(models[part]), "seconds": round(time.time() - start, 1)}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2))
+        judge = OracleJudge(labels) if part == "oracle" else None  # None: the configured LLM
+        model = KMeansClusterer(cfg) if part == "baseline" else ClusterLLMClusterer(cfg, judge=judge)
+        model.fit()
 
     root = Path(args.run_root)
+    result["settings"] = {"data": args.data, "n": table.num_rows, "true_k": int(len(set(labels)))}
+    for part in PARTS:  # every finished part, whichever invocation ran it
+        if (root / part / "result.json").exists():
+            result[part], settings, seconds = part_summary(root / part)
+            result["settings"][part] = settings
+            if part != "baseline":
+                result.setdefault("train_seconds", {})[part] = seconds
     if (root / "llm" / "judge_iter1" / "choices.parquet").exists():
         vectors = schema.from_fixed_list(pq.read_table(root / "llm" / "embed" / "embeddings.parquet").column(schema.EMBEDDING))
         result["triplet_accuracy"] = triplet_accuracy(root / "llm", labels, vectors)
     if (root / "oracle" / "result.json").exists():
-        result["granularity"] = granularity(args, labels, root, include_llm="llm" in parts)
+        result["granularity"] = granularity(args, labels, root, include_llm=(root / "llm" / "result.json").exists())
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
     print(f"results: {out}")
