@@ -63,20 +63,26 @@ def part_summary(run_dir: Path) -> tuple[dict, dict, float]:
     return {k: metrics[k] for k in ("acc_mean", "acc_std", "nmi_mean", "nmi_std")}, settings, round(seconds, 1)
 
 
-def triplet_accuracy(run_dir: Path, labels: np.ndarray, vectors: np.ndarray) -> dict:
-    """LLM and untrained-embedder accuracy on iteration-1 triplets with a ground-truth answer."""
-    table = pq.read_table(run_dir / "judge_iter1" / "choices.parquet")
+def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
+    """LLM and untrained-embedder accuracy on iteration-1 triplets with a ground-truth answer.
+
+    Both runs sample the same triplets (same embeddings, same config); the LLM figure is None
+    until the LLM run's judge stage has finished.
+    """
+    part = "llm" if (root / "llm" / "judge_iter1" / "choices.parquet").exists() else "oracle"
+    vectors = schema.from_fixed_list(pq.read_table(root / part / "embed" / "embeddings.parquet").column(schema.EMBEDDING))
+    table = pq.read_table(root / part / "judge_iter1" / "choices.parquet")
     rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
     truth = OracleJudge(labels).triplets(rows)
     has_truth = truth > 0
-    llm = table.column(schema.CHOICE).to_numpy()
+    llm = table.column(schema.CHOICE).to_numpy() if part == "llm" else None
     sims = np.einsum("nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 1]]) - np.einsum(
         "nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 2]])
     embedder = np.where(sims >= 0, 1, 2)
     return {
         "triplets": len(rows), "with_ground_truth": int(has_truth.sum()),
-        "llm": round(float((llm[has_truth] == truth[has_truth]).mean()), 4),
-        "llm_unanswered": int((llm[has_truth] == 0).sum()),
+        "llm": None if llm is None else round(float((llm[has_truth] == truth[has_truth]).mean()), 4),
+        "llm_unanswered": None if llm is None else int((llm[has_truth] == 0).sum()),
         "embedder": round(float((embedder[has_truth] == truth[has_truth]).mean()), 4),
     }
 
@@ -119,9 +125,9 @@ def main(argv=None):
             result["settings"][part] = settings
             if part != "baseline":
                 result.setdefault("train_seconds", {})[part] = seconds
-    if (root / "llm" / "judge_iter1" / "choices.parquet").exists():
-        vectors = schema.from_fixed_list(pq.read_table(root / "llm" / "embed" / "embeddings.parquet").column(schema.EMBEDDING))
-        result["triplet_accuracy"] = triplet_accuracy(root / "llm", labels, vectors)
+    if any((root / p / "judge_iter1" / "choices.parquet").exists() for p in ("llm", "oracle")):
+        result["triplet_accuracy"] = triplet_accuracy(root, labels)
+    result.setdefault("llm", None)  # None: the LLM run has not finished (see the run directory)
     if (root / "oracle" / "result.json").exists():
         result["granularity"] = granularity(args, labels, root, include_llm=(root / "llm" / "result.json").exists())
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -71,3 +71,26 @@ def test_llm_judge_prompts_parses_and_counts_failures(tmp_path):
     same = judge.pairs(np.array([[0, 1], [2, 0]]), texts, JudgeContext(run, "llm_p", upstream))
     np.testing.assert_array_equal(same, [1, -1])  # "nope" is not a yes/no word: unanswered
     assert backend.seen[-1][2] == {"role": "assistant", "content": "Yes. why"}
+
+
+@pytest.mark.slow
+def test_llm_judge_with_real_smollm2(tmp_path, small_csv):
+    import csv
+
+    from llmclust.judges import JudgeContext, LLMJudge
+    from llmclust.llm import LLMConfig, make_backend
+    from llmclust.runs import RunDir
+
+    texts = [r["text"] for r in csv.DictReader(open(small_csv))]
+    cfg = LLMConfig(num_actors=0, device="cpu", batch_size=8)
+    run = RunDir(tmp_path / "run")
+    upstream = run.stage("triplets", "x")
+    judge = LLMJudge(cfg, "intent: what the banking customer wants",
+                     [Demonstration(texts[0], texts[1], True, "same request")], backend=make_backend(cfg))
+    choices = judge.triplets(np.array([[0, 1, 40], [40, 41, 0], [80, 120, 81], [121, 122, 160]]), texts,
+                             JudgeContext(run, "llm_triplets", upstream))
+    same = judge.pairs(np.array([[0, 1], [0, 100]]), texts, JudgeContext(run, "llm_pairs", upstream))
+    assert set(choices.tolist()) <= {0, 1, 2} and len(choices) == 4
+    assert set(same.tolist()) <= {-1, 0, 1} and len(same) == 2
+    assert (choices > 0).sum() >= 2  # the worked examples make most answers parseable
+    assert (tmp_path / "run" / "llm_triplets" / "answers.parquet").exists()  # prompts and answers kept
