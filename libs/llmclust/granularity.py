@@ -1,7 +1,7 @@
 """Choosing K from pairwise answers along a merge hierarchy, plus classical estimates.
 
-1. Hierarchy: KMeans to ``k_max`` clusters (scales to millions of texts), then Ward on the
-   ``k_max`` centroids down to one cluster; the levels ``k_max .. k_min`` are kept.
+1. Hierarchy: KMeans to ``k_max`` clusters (scales to millions of texts), then size-weighted
+   Ward on the ``k_max`` centroids down to one cluster; the levels ``k_max .. k_min`` are kept.
 2. Pairs: at every merge, ``pairs_per_merge`` (λ) pairs with one text from each side.
 3. A judge says whether each pair belongs to the same category (user demonstrations set
    the granularity it should use).
@@ -75,13 +75,11 @@ class Hierarchy:
 
 
 def build_hierarchy(vectors: np.ndarray, k_max: int, k_min: int, seed: int) -> Hierarchy:
-    from scipy.cluster.hierarchy import linkage
-
     n = len(vectors)
     if n <= k_max:
         raise ValueError(f"n_samples={n} should be > granularity k_max={k_max}; lower clusterllm.granularity.k_max")
     leaves = kmeans(vectors, k_max, seed, ClusteringConfig(n_clusters=k_max, seeds=[seed]))
-    merges = linkage(leaves.centers.astype(np.float64), method="ward")[:, :2].astype(np.int64)
+    merges = weighted_ward(leaves.centers, np.bincount(leaves.labels, minlength=k_max))
     root = np.arange(k_max)
     ks = np.arange(k_max, k_min - 1, -1)
     roots = np.empty((len(ks), k_max), np.int64)
@@ -90,6 +88,36 @@ def build_hierarchy(vectors: np.ndarray, k_max: int, k_min: int, seed: int) -> H
         root = np.where((root == a) | (root == b), k_max + j, root)
         roots[j + 1] = root
     return Hierarchy(leaves.labels, np.bincount(leaves.labels, minlength=k_max), merges, ks, roots)
+
+
+def weighted_ward(centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Ward merges of KMeans centroids that count each centroid's members (scipy's Ward would
+    treat a 3-text cluster like a 300-text one). Returns (k-1, 2) node ids, scipy's numbering."""
+    k = len(centers)
+    cent, n = centers.astype(np.float64).copy(), np.maximum(sizes.astype(np.float64), 1)
+    node = np.arange(k)
+    cost = np.full((k, k), np.inf)
+
+    def refresh(i: int, active: np.ndarray) -> None:
+        row = n[i] * n / (n[i] + n) * ((cent - cent[i]) ** 2).sum(1)
+        row[~active] = np.inf
+        row[i] = np.inf
+        cost[i], cost[:, i] = row, row
+
+    active = np.ones(k, bool)
+    for i in range(k):
+        refresh(i, active)
+    merges = np.empty((k - 1, 2), np.int64)
+    for j in range(k - 1):
+        a, b = np.unravel_index(np.argmin(cost), cost.shape)
+        merges[j] = node[a], node[b]
+        cent[a] = (n[a] * cent[a] + n[b] * cent[b]) / (n[a] + n[b])
+        n[a] += n[b]
+        node[a] = k + j
+        active[b] = False
+        cost[b], cost[:, b] = np.inf, np.inf
+        refresh(a, active)
+    return merges
 
 
 def _node_leaves(h: Hierarchy) -> dict[int, np.ndarray]:
