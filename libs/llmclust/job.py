@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from llmclust.clustering import ClusteringConfig
+from llmclust.clusterllm_config import ClusterLLMConfig
 from llmclust.config import apply_overrides, expect, expect_choice, from_dict, load_yaml
 from llmclust.corpus import CorpusConfig
 from llmclust.embedding import EmbeddingConfig
@@ -20,7 +21,7 @@ from llmclust.llm import LLMConfig
 from llmclust.lumi import LumiConfig
 from llmclust.neighbours import NeighboursConfig
 
-METHODS = ["baseline", "lumi"]
+METHODS = ["baseline", "lumi", "clusterllm"]
 
 
 @dataclass
@@ -55,6 +56,7 @@ class JobConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     lumi: LumiConfig = field(default_factory=LumiConfig)
+    clusterllm: ClusterLLMConfig = field(default_factory=ClusterLLMConfig)
 
     def __post_init__(self):
         expect_choice("method", self.method, METHODS)

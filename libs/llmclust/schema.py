@@ -35,6 +35,17 @@ RESPONSE = "response"
 PSEUDO_LABEL = "pseudo_label"
 PSEUDO_LABELS = "pseudo_labels"
 
+# ClusterLLM: triplets (anchor, choice 1, choice 2) and pairs, as ROW positions, and judgments
+ANCHOR = "anchor"
+CHOICE_1 = "choice_1"
+CHOICE_2 = "choice_2"
+ENTROPY = "entropy"  # entropy of the anchor's soft assignment to its closest coarse clusters
+CHOICE = "choice"  # int8: 1 or 2 (the choice that matches the anchor), 0 when unanswered
+PAIR_A = "pair_a"
+PAIR_B = "pair_b"
+MERGE_K = "merge_k"  # number of clusters just before the merge a pair was sampled from
+SAME = "same"  # int8: 1 same category, 0 different, -1 unanswered
+
 
 class SchemaError(ValueError):
     """A table handed to a stage lacks the columns that stage needs."""

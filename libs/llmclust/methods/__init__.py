@@ -3,10 +3,12 @@
 from llmclust.methods.base import NotFittedError, TextClusterer
 from llmclust.methods.baseline import KMeansClusterer
 from llmclust.methods.lumi import LumiClusterer
+from llmclust.methods.clusterllm import ClusterLLMClusterer
 
 CLUSTERERS: dict[str, type[TextClusterer]] = {
     KMeansClusterer.method: KMeansClusterer,
     LumiClusterer.method: LumiClusterer,
+    ClusterLLMClusterer.method: ClusterLLMClusterer,
 }
 
 
@@ -15,4 +17,5 @@ def make_clusterer(config) -> TextClusterer:
     return CLUSTERERS[config.method](config)
 
 
-__all__ = ["CLUSTERERS", "KMeansClusterer", "LumiClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]
+__all__ = ["CLUSTERERS", "ClusterLLMClusterer", "KMeansClusterer", "LumiClusterer", "NotFittedError", "TextClusterer",
+           "make_clusterer"]

@@ -1,0 +1,1 @@
+"""Embedder training: losses (one per file) and the Ray Train loop that runs them."""

@@ -1,0 +1,150 @@
+"""Entropy-based triplet sampling: which (anchor, choice 1, choice 2) questions to ask the judge.
+
+The embedder is least sure about texts that sit between clusters, so those are the anchors
+worth asking about:
+
+1. cluster the embeddings coarsely (KMeans with ``coarse_k`` centres);
+2. soft-assign every text to the centres with a Student-t kernel and keep its ``K_c``
+   closest centres (``K_c = max(ceil(kc_fraction * coarse_k), kc_min)``), renormalised;
+3. rank texts by the entropy of that assignment and keep the band
+   ``[band_high, band_low)`` of the ranking as anchors (0 %-20 %: the most uncertain fifth);
+4. per anchor, draw two different clusters among its ``K_c`` closest and one text from
+   each; a choice equal to the anchor and a repeated triplet are skipped (and counted).
+   Rounds over the anchors repeat until ``budget`` triplets are drawn or ``max_rounds``.
+
+Example::
+
+    cfg = TripletConfig(budget=64, coarse_k=10)
+    sample = sample_triplets(vectors, cfg)       # vectors: (n, d) normalised
+    sample.rows[:2]     # array([[anchor, choice_1, choice_2], ...]) of row positions
+    sample.report       # {'triplets': 64, 'skipped_self': 0, 'skipped_repeat': 3, ...}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from llmclust import schema
+from llmclust.clustering import ClusteringConfig, kmeans
+from llmclust.config import expect
+
+
+@dataclass
+class TripletConfig:
+    budget: int = 1024  # Q: triplets to draw per iteration
+    coarse_k: int = 100  # centres of the coarse clustering
+    alpha: float = 1.0  # Student-t degrees of freedom of the soft assignment
+    kc_fraction: float = 0.02  # K_c = max(ceil(kc_fraction * coarse_k), kc_min)
+    kc_min: int = 2
+    band_high: float = 0.0  # anchors: entropy ranks in [band_high, band_low) of n, highest first
+    band_low: float = 0.2
+    max_rounds: int = 20  # passes over the anchors to fill the budget
+    seed: int = 0
+
+    def __post_init__(self):
+        expect(self.budget > 0, "budget", self.budget, "a positive number of triplets")
+        expect(self.coarse_k >= 2, "coarse_k", self.coarse_k, "an integer >= 2")
+        expect(self.alpha > 0, "alpha", self.alpha, "a positive number")
+        expect(0 < self.kc_fraction <= 1, "kc_fraction", self.kc_fraction, "a fraction in (0, 1]")
+        expect(self.kc_min >= 2, "kc_min", self.kc_min, "an integer >= 2 (two clusters to choose from)")
+        expect(0 <= self.band_high < self.band_low <= 1, "band_low", (self.band_high, self.band_low),
+               "0 <= band_high < band_low <= 1")
+        expect(self.max_rounds > 0, "max_rounds", self.max_rounds, "a positive integer")
+
+    def closest_count(self, k: int) -> int:
+        """K_c for a coarse clustering of ``k`` centres."""
+        return min(k, max(math.ceil(self.kc_fraction * k), self.kc_min))
+
+
+@dataclass
+class TripletSample:
+    rows: np.ndarray  # (m, 3) int64 row positions: anchor, choice 1, choice 2
+    entropy: np.ndarray  # (m,) the anchor's entropy
+    report: dict = field(default_factory=dict)
+
+    def to_table(self) -> pa.Table:
+        return pa.table({
+            schema.ANCHOR: pa.array(self.rows[:, 0], pa.int64()),
+            schema.CHOICE_1: pa.array(self.rows[:, 1], pa.int64()),
+            schema.CHOICE_2: pa.array(self.rows[:, 2], pa.int64()),
+            schema.ENTROPY: pa.array(self.entropy.astype(np.float32)),
+        })
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> "TripletSample":
+        schema.require_columns(table, [schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2, schema.ENTROPY], "triplets")
+        rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
+        return cls(rows.astype(np.int64), table.column(schema.ENTROPY).to_numpy())
+
+
+def soft_assignment(vectors: np.ndarray, centers: np.ndarray, alpha: float, top: int,
+                    chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t assignment restricted to the ``top`` closest centres, renormalised.
+
+    Returns (closest centre ids (n, top), nearest first; their probabilities (n, top)).
+    Chunked so that memory stays at ``chunk x k`` whatever n is.
+    """
+    ids = np.empty((len(vectors), top), np.int64)
+    probs = np.empty((len(vectors), top), np.float64)
+    c_sq = (centers.astype(np.float64) ** 2).sum(1)
+    for start in range(0, len(vectors), chunk):
+        x = vectors[start:start + chunk].astype(np.float64)
+        dist = np.maximum((x ** 2).sum(1)[:, None] + c_sq[None, :] - 2 * x @ centers.T, 0)
+        near = np.argsort(dist, axis=1)[:, :top]
+        kernel = (1 + np.take_along_axis(dist, near, 1) / alpha) ** (-(alpha + 1) / 2)
+        ids[start:start + chunk] = near
+        probs[start:start + chunk] = kernel / kernel.sum(1, keepdims=True)
+    return ids, probs
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
+
+
+def sample_triplets(vectors: np.ndarray, cfg: TripletConfig) -> TripletSample:
+    """Draw up to ``cfg.budget`` triplets from the most uncertain anchors (see module doc)."""
+    n = len(vectors)
+    k = min(cfg.coarse_k, n // 2)
+    if k < 2:
+        raise ValueError(f"triplet sampling needs at least 4 texts for 2 coarse clusters, got n={n}")
+    coarse = kmeans(vectors, k, cfg.seed, ClusteringConfig(n_clusters=k, seeds=[cfg.seed], algorithm="auto"))
+    members = [np.flatnonzero(coarse.labels == c) for c in range(k)]
+    centers = np.stack([vectors[m].mean(0) if len(m) else coarse.centers[c] for c, m in enumerate(members)])
+    kc = cfg.closest_count(k)
+    closest, probs = soft_assignment(vectors, centers, cfg.alpha, kc)
+    h = entropy(probs)
+    order = np.argsort(-h, kind="stable")
+    anchors = order[int(cfg.band_high * n):max(int(cfg.band_low * n), int(cfg.band_high * n) + 1)]
+
+    rng = np.random.default_rng(cfg.seed)
+    seen: set[tuple[int, int]] = set()
+    out: list[tuple[int, int, int]] = []
+    skipped = {"skipped_self": 0, "skipped_repeat": 0, "skipped_empty_cluster": 0}
+    rounds = 0
+    while len(out) < cfg.budget and rounds < cfg.max_rounds:
+        rounds += 1
+        for a in anchors:
+            c1, c2 = rng.choice(closest[a], size=2, replace=False)
+            if not len(members[c1]) or not len(members[c2]):
+                skipped["skipped_empty_cluster"] += 1
+                continue
+            x1, x2 = int(rng.choice(members[c1])), int(rng.choice(members[c2]))
+            if a in (x1, x2):
+                skipped["skipped_self"] += 1
+                continue
+            key = (int(a), *sorted((x1, x2)))
+            if key in seen:
+                skipped["skipped_repeat"] += 1
+                continue
+            seen.add(key)
+            out.append((int(a), x1, x2))
+            if len(out) == cfg.budget:
+                break
+    rows = np.asarray(out, np.int64).reshape(-1, 3)
+    report = {"triplets": len(rows), "budget": cfg.budget, "anchors": len(anchors), "rounds": rounds,
+              "coarse_k": k, "k_c": kc, "budget_reached": len(rows) == cfg.budget, **skipped}
+    return TripletSample(rows, h[rows[:, 0]], report)

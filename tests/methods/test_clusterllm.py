@@ -1,0 +1,64 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmclust.config import ConfigError
+from llmclust.job import load_job_config
+from llmclust.judges import OracleJudge
+from llmclust.methods import CLUSTERERS, ClusterLLMClusterer
+from llmclust.methods.clusterllm import training_triplets
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def small_config(small_csv, run_dir, *extra):
+    return load_job_config(REPO / "ray_configs" / "clusterllm_local.yaml", [
+        f"corpus.path={small_csv}", f"run.dir={run_dir}", "clustering.n_clusters=10", "clustering.seeds=[0]",
+        "evaluation.label_column=category", "clusterllm.triplets.budget=48", "clusterllm.triplets.coarse_k=10",
+        "clusterllm.training.steps=2", "clusterllm.training.batch_size=8", "clusterllm.training.cpus_per_worker=1",
+        "clusterllm.granularity.k_max=30", *extra])
+
+
+def test_registered_and_configured():
+    assert CLUSTERERS["clusterllm"] is ClusterLLMClusterer
+    cfg = load_job_config(REPO / "ray_configs" / "clusterllm_local.yaml")
+    assert cfg.method == "clusterllm" and len(cfg.clusterllm.granularity.demonstrations) == 4
+    with pytest.raises(ConfigError, match="clusterllm.temperature"):
+        load_job_config(None, ["clusterllm.temperature=0"])
+    with pytest.raises(ConfigError, match="unknown key"):  # the oracle is not reachable from config
+        load_job_config(None, ["clusterllm.judge=oracle"])
+
+
+def test_training_triplets_put_the_chosen_choice_second_and_drop_unanswered():
+    texts = ["a", "b", "c"]
+    rows = np.array([[0, 1, 2], [0, 1, 2], [0, 1, 2]])
+    assert training_triplets(rows, np.array([1, 2, 0]), texts) == [("a", "b", "c"), ("a", "c", "b")]
+
+
+@pytest.mark.slow
+def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp_path):
+    import csv
+
+    labels = [r["category"] for r in csv.DictReader(open(small_csv))]
+    cfg = small_config(small_csv, tmp_path / "run", "clusterllm.choose_k=true")
+    model = ClusterLLMClusterer(cfg, judge=OracleJudge(labels)).fit()
+    run = Path(model.run_dir_)
+    assert len(model.labels_) == len(labels)
+    assert Path(model.embedder_path_) == run / "train_iter1" / "embedder" and Path(model.embedder_path_).is_dir()
+    losses = json.loads((run / "train_iter1" / "losses.json").read_text())
+    assert len(losses) == 2
+    granularity = json.loads((run / "granularity" / "granularity.json").read_text())
+    assert 2 <= granularity["k"] <= 30 and model.cluster_centers_.shape[0] == granularity["k"]
+    assert set(granularity["classical"]) == {"silhouette", "elbow", "bic"}
+    manifest = json.loads((run / "judge_iter1" / "manifest.json").read_text())
+    assert manifest["choice_1"] + manifest["choice_2"] + manifest["unanswered"] == 48
+
+    # a rerun reuses every finished stage (no new training) and gives the same answer
+    stamp = (run / "train_iter1" / "manifest.json").stat().st_mtime_ns
+    again = ClusterLLMClusterer(small_config(small_csv, tmp_path / "run", "clusterllm.choose_k=true"),
+                                judge=OracleJudge(labels)).fit()
+    assert (run / "train_iter1" / "manifest.json").stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(again.labels_, model.labels_)
+    assert again.predict(["I still have not received my card"]).shape == (1,)
