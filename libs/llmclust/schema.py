@@ -35,6 +35,13 @@ RESPONSE = "response"
 PSEUDO_LABEL = "pseudo_label"
 PSEUDO_LABELS = "pseudo_labels"
 
+# co-training: interpretations and preference pairs
+CANDIDATE = "candidate"  # int: 0 = the greedy interpretation, 1..M = the sampled ones
+INTERPRETATION = "interpretation"  # parsed "Reasoning: ... Keywords: ..." text ("" when unparseable)
+DENSITY = "density"  # mean distance of a candidate to its nearest KMeans centre (lower = denser)
+CHOSEN = "chosen"  # preferred interpretation of a DPO pair
+REJECTED = "rejected"  # dispreferred interpretation of a DPO pair
+
 
 class SchemaError(ValueError):
     """A table handed to a stage lacks the columns that stage needs."""
