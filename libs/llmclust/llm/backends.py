@@ -1,0 +1,81 @@
+"""``LLMConfig`` and ``make_backend``: which LLM runs, where, and how it is sharded.
+
+Backends: ``transformers`` (local, CPU or GPU), ``vllm`` (GPU, optional extra
+``pip install 'llmclust[gpu]'``) and ``openai`` (any OpenAI-compatible HTTP server: a vLLM
+server, a hosted API). All follow :class:`llmclust.llm.base.LLMBackend`.
+
+Example::
+
+    backend = make_backend(LLMConfig(backend="openai", base_url="http://127.0.0.1:8000/v1",
+                                     model="my-served-model"))
+    backend.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_tokens=4))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmclust.config import expect, expect_choice
+from llmclust.llm.base import LLMBackend
+
+BACKENDS = ["transformers", "vllm", "openai"]
+
+
+@dataclass
+class LLMConfig:
+    backend: str = "transformers"  # transformers | vllm | openai
+    model: str = "SmolLM2-135M-Instruct"  # local folder, .gguf file, embedded default, or served name (openai)
+    adapter: str = ""  # peft LoRA adapter folder loaded on top of `model` ("" for none)
+    device: str = "auto"  # auto (cuda if present) | cpu | cuda
+    dtype: str = "auto"  # auto (bfloat16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
+    batch_size: int = 16  # prompts per generate call and per Ray Data batch
+    num_actors: int = 1  # generation actors; 0 runs in the driver process without Ray
+    cpus_per_actor: float = 2
+    gpus_per_actor: float = 0  # 1 on GPU nodes
+    base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = ""  # openai: name of the environment variable holding the key ("" for none)
+    timeout_s: float = 120  # openai: per request
+    cache: bool = True  # reuse answers keyed by (model, prompt, sampling parameters)
+    cache_dir: str = ""  # "" : <run dir>/llm_cache; set a shared folder to reuse answers across runs
+    save_prompts: bool = True  # write every prompt and raw answer to the stage folder
+    retry_temperature: float = 0.7  # an unparseable answer is asked again once, sampled at this temperature
+
+    def __post_init__(self):
+        expect_choice("backend", self.backend, BACKENDS)
+        expect(bool(self.model), "model", self.model, "a model folder, .gguf file or served model name")
+        expect_choice("device", self.device, ["auto", "cpu", "cuda"])
+        expect_choice("dtype", self.dtype, ["auto", "float32", "float16", "bfloat16"])
+        expect(self.batch_size > 0, "batch_size", self.batch_size, "a positive integer")
+        expect(self.num_actors >= 0, "num_actors", self.num_actors, "0 (in-process) or a positive integer")
+        expect(self.cpus_per_actor > 0, "cpus_per_actor", self.cpus_per_actor, "a positive number")
+        expect(self.gpus_per_actor >= 0, "gpus_per_actor", self.gpus_per_actor, "0 or more")
+        expect(self.backend != "openai" or self.base_url.startswith(("http://", "https://")), "base_url",
+               self.base_url, "an http(s) URL such as http://127.0.0.1:8000/v1 when backend=openai")
+        expect(self.timeout_s > 0, "timeout_s", self.timeout_s, "a positive number of seconds")
+        expect(self.retry_temperature > 0, "retry_temperature", self.retry_temperature, "a positive temperature")
+        expect(not self.adapter or self.backend != "openai", "adapter", self.adapter,
+               "'' with backend=openai (serve the adapter on the server instead)")
+
+
+def model_id(cfg: LLMConfig) -> str:
+    """What identifies the answers' source in cache keys: backend, weights and adapter."""
+    from pathlib import Path
+
+    where = f"{cfg.base_url.rstrip('/')}:" if cfg.backend == "openai" else ""
+    adapter = f"+adapter:{Path(cfg.adapter).resolve()}" if cfg.adapter else ""
+    return f"{cfg.backend}:{where}{cfg.model}{adapter}"
+
+
+def make_backend(cfg: LLMConfig) -> LLMBackend:
+    """The backend named by ``cfg.backend``; heavy libraries are imported only here."""
+    if cfg.backend == "transformers":
+        from llmclust.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend(cfg)
+    if cfg.backend == "vllm":
+        from llmclust.llm.vllm_backend import VLLMBackend
+
+        return VLLMBackend(cfg)
+    from llmclust.llm.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(cfg)

@@ -1,0 +1,63 @@
+"""OpenAI-compatible HTTP backend: ``POST {base_url}/chat/completions``.
+
+Points the system at a vLLM server (``vllm serve MODEL``) or a hosted API. Requests of a
+batch run concurrently (``batch_size`` at a time); connection errors and 429/5xx answers are
+retried with back-off, other errors fail with the server's message.
+
+Example::
+
+    cfg = LLMConfig(backend="openai", base_url="http://127.0.0.1:8000/v1", model="Qwen2.5-7B-Instruct")
+    OpenAIBackend(cfg).generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_tokens=4))
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from llmclust.llm.backends import model_id
+from llmclust.llm.base import Chat, SamplingParams
+
+ATTEMPTS = 3
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class OpenAIBackend:
+    def __init__(self, cfg):
+        import requests
+
+        self.cfg = cfg
+        self.url = cfg.base_url.rstrip("/") + "/chat/completions"
+        self.model_id = model_id(cfg)
+        self.session = requests.Session()
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise RuntimeError(f"llm.api_key_env={cfg.api_key_env!r} but that environment variable is empty; "
+                                   "export it, or set llm.api_key_env='' for a server without keys")
+            self.session.headers["Authorization"] = f"Bearer {key}"
+
+    def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[str]]:
+        with ThreadPoolExecutor(max_workers=min(self.cfg.batch_size, max(len(chats), 1))) as pool:
+            return list(pool.map(lambda chat: self._complete(chat, params), chats))
+
+    def _complete(self, chat: Chat, params: SamplingParams) -> list[str]:
+        import requests
+
+        body = {"model": self.cfg.model, "messages": chat, "temperature": params.temperature,
+                "max_tokens": params.max_tokens, "n": params.n, "seed": params.seed, "top_p": params.top_p}
+        for attempt in range(ATTEMPTS):
+            try:
+                reply = self.session.post(self.url, json=body, timeout=self.cfg.timeout_s)
+            except requests.ConnectionError as err:
+                error = f"cannot reach {self.url}: {err}"
+            else:
+                if reply.status_code == 200:
+                    choices = sorted(reply.json()["choices"], key=lambda c: c.get("index", 0))
+                    return [(c["message"]["content"] or "").strip() for c in choices]
+                error = f"{self.url} answered HTTP {reply.status_code}: {reply.text[:300]}"
+                if reply.status_code not in RETRY_STATUS:
+                    break
+            time.sleep(0.5 * 2**attempt)
+        raise RuntimeError(f"{error}. Check llm.base_url, llm.model and that the server is running.")

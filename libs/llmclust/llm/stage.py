@@ -1,0 +1,226 @@
+"""The LLM stage: chats -> answers, sharded over Ray actors, cached, checkpointed, parsed.
+
+``generate_stage(run, name, chats, params, cfg, upstream, parse=None)`` returns a
+:class:`GenerationResult`:
+
+* ``answers[i]``: the ``params.n`` raw answers of ``chats[i]`` (after a retry, if one was needed);
+* ``parsed[i]``: ``parse(answer)`` for each of them, ``None`` where it still failed
+  (the raw answers themselves when no ``parse`` is given);
+* ``failures``: answers still unparseable after their retry (also in the stage manifest, with
+  the rate); ``calls``: prompts sent to the backend by this invocation (0 on a rerun);
+  ``seconds``: time spent generating; ``manifest``: the stage manifest.
+``result.texts`` / ``result.values`` give the first answer / parsed value of each chat.
+
+How it runs. Every chat is looked up in the response cache (key: model id, chat, sampling
+parameters); only misses are generated, by ``cfg.num_actors`` actors of a Ray Data
+``map_batches`` pool that load the backend once each (``num_actors=0``: in this process).
+Answers enter the cache batch by batch, so a killed stage resumes where it stopped and a
+rerun makes no call. With ``parse``, an unparseable answer is asked again once (seed + 1,
+temperature ``cfg.retry_temperature``) and, if still unparseable, counted, never dropped.
+A batch that raises is retried row by row; a row that still raises gets empty answers, is
+counted as an error and is not cached. ``answers.parquet`` in the stage folder holds every
+answer (and with ``save_prompts`` the prompt and the first attempt of retried rows).
+
+Example::
+
+    result = generate_stage(run, "labels", chats, SamplingParams(max_tokens=12), LLMConfig(),
+                            upstream=neighbours_stage, parse=parse_label)
+    result.values[:3], result.failures, result.manifest["parse_failure_rate"]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from llmclust import schema
+from llmclust.config import fingerprint
+from llmclust.llm.backends import LLMConfig, make_backend, model_id
+from llmclust.llm.base import Chat, LLMBackend, SamplingParams
+from llmclust.llm.cache import ResponseCache, cache_key
+from llmclust.runs import Progress, RunDir, Stage, write_table
+
+log = logging.getLogger(__name__)
+
+ANSWERS = "answers.parquet"
+RETRIED = "retried"
+FIRST_RESPONSE = "first_response"
+MAX_ERRORS_REPORTED = 5
+
+
+@dataclass
+class GenerationResult:
+    answers: list[list[str]]
+    parsed: list[list[Any]]
+    failures: int
+    calls: int
+    seconds: float
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def texts(self) -> list[str]:
+        return [a[0] if a else "" for a in self.answers]
+
+    @property
+    def values(self) -> list[Any]:
+        return [p[0] if p else None for p in self.parsed]
+
+
+def generate_tolerant(backend: LLMBackend, chats: list[Chat], params: SamplingParams) -> tuple[list[list[str]], list[str]]:
+    """Answers and an error message per chat ("" if fine): one bad prompt never fails the batch."""
+    try:
+        return backend.generate(chats, params), [""] * len(chats)
+    except Exception:  # noqa: BLE001 - isolate the bad row below
+        answers, errors = [], []
+        for chat in chats:
+            try:
+                answers.append(backend.generate([chat], params)[0])
+                errors.append("")
+            except Exception as err:  # noqa: BLE001 - reported in the manifest
+                answers.append([""] * params.n)
+                errors.append(f"{type(err).__name__}: {err}"[:500])
+        return answers, errors
+
+
+class GenerateBatch:
+    """Ray Data callable class: loads the backend once per actor, answers one batch per call."""
+
+    def __init__(self, cfg: LLMConfig, params: SamplingParams):
+        self.backend, self.params = make_backend(cfg), params
+
+    def __call__(self, batch: dict) -> dict:
+        chats = [json.loads(c) for c in batch["chat"]]
+        answers, errors = generate_tolerant(self.backend, chats, self.params)
+        return {"index": batch["index"], "answers": np.array([json.dumps(a) for a in answers]),
+                "error": np.array(errors, dtype=object)}
+
+
+def _batches_with_ray(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig) -> Iterator[tuple[list[int], list, list]]:
+    import ray
+
+    items = [{"index": i, "chat": json.dumps(c)} for i, c in chats.items()]
+    ds = ray.data.from_items(items).map_batches(
+        GenerateBatch, fn_constructor_args=(cfg, params), batch_size=cfg.batch_size,
+        concurrency=cfg.num_actors, num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor or None,
+        batch_format="numpy",
+    )
+    for out in ds.iter_batches(batch_format="numpy", batch_size=None):
+        yield out["index"].tolist(), [json.loads(a) for a in out["answers"]], list(out["error"])
+
+
+def _batches_in_process(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig,
+                        backend: LLMBackend) -> Iterator[tuple[list[int], list, list]]:
+    indices = list(chats)
+    for start in range(0, len(indices), cfg.batch_size):
+        batch = indices[start : start + cfg.batch_size]
+        answers, errors = generate_tolerant(backend, [chats[i] for i in batch], params)
+        yield batch, answers, errors
+
+
+class _Generator:
+    """Cache lookups, generation of the misses, bookkeeping of calls, time and errors."""
+
+    def __init__(self, run: RunDir, name: str, cfg: LLMConfig, backend: LLMBackend | None):
+        self.name, self.cfg, self.backend = name, cfg, backend
+        self.model_id = backend.model_id if backend is not None else model_id(cfg)
+        self.cache = ResponseCache(cfg.cache_dir or run.path / "llm_cache") if cfg.cache else None
+        self.calls, self.cache_hits, self.seconds, self.errors = 0, 0, 0.0, []
+
+    def answer(self, chats: dict[int, Chat], params: SamplingParams) -> dict[int, list[str]]:
+        keys = {i: cache_key(self.model_id, c, params) for i, c in chats.items()}
+        found = self.cache.get(list(keys.values())) if self.cache is not None else {}
+        out = {i: found[k] for i, k in keys.items() if k in found}
+        self.cache_hits += len(out)
+        # longest first: batches of similar length pad less
+        missing = {i: chats[i] for i in sorted((i for i in chats if i not in out), key=lambda i: -len(json.dumps(chats[i])))}
+        if not missing:
+            return out
+        log.info("llm %s: %d prompts, %d cached, %d to generate", self.name, len(chats), len(out), len(missing))
+        progress, t0 = Progress(f"llm {self.name}", len(missing)), time.time()
+        if self.backend is None and self.cfg.num_actors > 0:
+            batches = _batches_with_ray(missing, params, self.cfg)
+        else:
+            self.backend = self.backend or make_backend(self.cfg)
+            batches = _batches_in_process(missing, params, self.cfg, self.backend)
+        for indices, answers, errors in batches:
+            fresh = {}
+            for i, a, e in zip(indices, answers, errors):
+                out[i] = a
+                if e:
+                    self.errors.append(e)
+                else:
+                    fresh[keys[i]] = a
+            if self.cache is not None:
+                self.cache.put(fresh)
+            self.calls += len(indices)
+            progress.update(len(indices))
+        self.seconds += time.time() - t0
+        return out
+
+
+def _parse_all(answers: list[list[str]], parse: Callable[[str], Any] | None) -> list[list[Any]]:
+    return [[parse(a) for a in row] for row in answers] if parse else answers
+
+
+def _stage_fingerprint(chats: list[Chat], params: SamplingParams, cfg: LLMConfig, parse) -> list:
+    identity = {"model": model_id(cfg), "retry_temperature": cfg.retry_temperature}
+    parser = f"{parse.__module__}.{parse.__qualname__}" if parse else None
+    return [identity, params, fingerprint(chats), parser]
+
+
+def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingParams, cfg: LLMConfig,
+                   upstream: Stage, parse: Callable[[str], Any] | None = None,
+                   backend: LLMBackend | None = None) -> GenerationResult:
+    """Answer ``chats`` as checkpointed stage ``name`` (see the module docstring).
+
+    ``backend``: an already loaded backend to run in this process (tests, benchmarks);
+    by default the backend of ``cfg`` runs in a Ray actor pool.
+    """
+    stage = run.stage(name, *_stage_fingerprint(chats, params, cfg, parse), upstream.fingerprint)
+    if stage.done and stage.file(ANSWERS).exists():
+        answers = [list(a) for a in pq.read_table(stage.file(ANSWERS)).column(schema.RESPONSE).to_pylist()]
+        parsed = _parse_all(answers, parse)
+        manifest = stage.manifest
+        return GenerationResult(answers, parsed, manifest.get("parse_failures", 0), 0, 0.0, manifest)
+
+    gen = _Generator(run, name, cfg, backend)
+    first = gen.answer(dict(enumerate(chats)), params)
+    answers = [first[i] for i in range(len(chats))]
+    parsed = _parse_all(answers, parse)
+    failed = [i for i, row in enumerate(parsed) if any(v is None for v in row)] if parse else []
+    if failed:
+        retry = replace(params, seed=params.seed + 1, temperature=max(params.temperature, cfg.retry_temperature))
+        second = gen.answer({i: chats[i] for i in failed}, retry)
+        for i in failed:
+            answers[i] = [a2 if v is None else a for a, a2, v in zip(answers[i], second[i], parsed[i])]
+            parsed[i] = [parse(a) for a in answers[i]]
+    failures = sum(v is None for row in parsed for v in row) if parse else 0
+    total = sum(len(row) for row in answers)
+
+    retried = np.zeros(len(chats), bool)
+    retried[failed] = True
+    columns = {schema.ROW: pa.array(np.arange(len(chats)), pa.int64()), schema.RESPONSE: pa.array(answers),
+               RETRIED: pa.array(retried)}
+    if cfg.save_prompts:
+        columns[schema.PROMPT] = pa.array([json.dumps(c, ensure_ascii=False) for c in chats])
+        columns[FIRST_RESPONSE] = pa.array([first[i] for i in range(len(chats))])
+    write_table(stage.file(ANSWERS), pa.table(columns))
+    manifest = stage.finish(
+        len(chats), model=gen.model_id, calls=gen.calls, cache_hits=gen.cache_hits, llm_seconds=round(gen.seconds, 3),
+        retried=len(failed), parse_failures=failures, parse_failure_rate=round(failures / max(total, 1), 4),
+        errors=len(gen.errors), first_errors=gen.errors[:MAX_ERRORS_REPORTED],
+    )
+    if failures:
+        log.warning("llm %s: %d of %d answers unparseable after one retry (%.1f%%); they are listed in %s",
+                    name, failures, total, 100 * failures / max(total, 1), stage.file(ANSWERS))
+    if gen.errors:
+        log.warning("llm %s: %d prompts failed in the backend (first: %s); a rerun retries them",
+                    name, len(gen.errors), gen.errors[0])
+    return GenerationResult(answers, parsed, failures, gen.calls, gen.seconds, manifest)

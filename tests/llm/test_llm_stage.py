@@ -1,0 +1,81 @@
+"""The LLM stage's logic around a backend: cache, retry of unparseable answers, bad rows.
+
+A fake backend stands in for the LLM here (logic only); the real SmolLM2 runs in
+test_transformers_backend.py.
+"""
+
+import pyarrow.parquet as pq
+import pytest
+
+from llmclust.llm import LLMConfig, SamplingParams, generate_stage
+from llmclust.llm.parsers import parse_label
+from llmclust.runs import RunDir
+
+
+class FakeBackend:
+    """Answers 'label <text>'; texts containing 'wordless' get '...' unless sampled; 'boom' raises."""
+
+    model_id = "fake"
+
+    def __init__(self):
+        self.seen = []
+
+    def generate(self, chats, params):
+        texts = [c[-1]["content"] for c in chats]
+        if any("boom" in t for t in texts):
+            raise RuntimeError("backend exploded")
+        self.seen.extend(texts)
+        out = []
+        for t in texts:
+            good = "wordless" not in t or (params.temperature > 0 and "always" not in t)
+            out.append([f"label {t}" if good else "..."] * params.n)
+        return out
+
+
+def chat(text):
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    run = RunDir(tmp_path / "run")
+    return run, run.stage("up", "x")
+
+
+def test_rerun_and_other_stage_make_no_call(upstream, tmp_path):
+    run, up = upstream
+    cfg = LLMConfig(num_actors=0, batch_size=2)
+    chats = [chat(t) for t in ["a", "b", "c"]]
+    backend = FakeBackend()
+    first = generate_stage(run, "s", chats, SamplingParams(), cfg, up, backend=backend)
+    assert first.calls == 3 and first.texts == ["label a", "label b", "label c"]
+    again = generate_stage(run, "s", chats, SamplingParams(), cfg, up, backend=backend)  # finished stage
+    other = generate_stage(run, "s2", chats[:2], SamplingParams(), cfg, up, backend=backend)  # cache hit
+    assert again.calls == 0 and again.texts == first.texts
+    assert other.calls == 0 and other.manifest["cache_hits"] == 2
+    assert len(backend.seen) == 3
+    changed = generate_stage(run, "s2", chats[:2], SamplingParams(seed=5), cfg, up, backend=backend)
+    assert changed.calls == 2  # other sampling parameters: another cache key
+
+
+def test_unparseable_answers_are_retried_once_then_counted(upstream):
+    run, up = upstream
+    cfg = LLMConfig(num_actors=0, save_prompts=True)
+    chats = [chat("good"), chat("wordless"), chat("wordless always")]
+    result = generate_stage(run, "labels", chats, SamplingParams(), cfg, up, parse=parse_label, backend=FakeBackend())
+    assert result.values == ["label good", "label wordless", None]
+    assert result.failures == 1 and result.calls == 3 + 2
+    assert result.manifest["retried"] == 2 and result.manifest["parse_failure_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    saved = pq.read_table(run.path / "labels" / "answers.parquet").to_pydict()
+    assert saved["retried"] == [False, True, True]
+    assert saved["first_response"][1] == ["..."] and saved["response"][1] == ["label wordless"]
+    assert '"good"' in saved["prompt"][0]
+
+
+def test_a_bad_row_does_not_fail_its_batch(upstream):
+    run, up = upstream
+    cfg = LLMConfig(num_actors=0, batch_size=4)
+    result = generate_stage(run, "s", [chat("a"), chat("boom"), chat("b")], SamplingParams(), cfg, up,
+                            backend=FakeBackend())
+    assert result.texts == ["label a", "", "label b"]
+    assert result.manifest["errors"] == 1 and "backend exploded" in result.manifest["first_errors"][0]
