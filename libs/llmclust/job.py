@@ -14,11 +14,13 @@ from typing import Iterable
 from llmclust.clustering import ClusteringConfig
 from llmclust.config import apply_overrides, expect, expect_choice, from_dict, load_yaml
 from llmclust.corpus import CorpusConfig
+from llmclust.cotrain import CoTrainConfig
 from llmclust.embedding import EmbeddingConfig
 from llmclust.evaluation import EvaluationConfig
+from llmclust.llm import LLMConfig
 from llmclust.neighbours import NeighboursConfig
 
-METHODS = ["baseline"]
+METHODS = ["baseline", "cotrain"]
 
 
 @dataclass
@@ -51,6 +53,8 @@ class JobConfig:
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    cotrain: CoTrainConfig = field(default_factory=CoTrainConfig)
 
     def __post_init__(self):
         expect_choice("method", self.method, METHODS)

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from llmclust.config import ConfigError
-from llmclust.training.dpo import DPOTrainConfig, train_dpo
+from llmclust.training.dpo import DPOTrainConfig, train_dpo, trainable_model_dir
 
 
 def _pair(text, good, bad):
@@ -28,8 +28,6 @@ def test_config_errors_name_the_key():
 @pytest.mark.slow
 def test_two_lora_dpo_steps_on_smollm2_change_the_adapter(ray_cluster, tmp_path):
     from safetensors.torch import load_file
-
-    from llmclust.training.base_model import trainable_model_dir
 
     model_dir = trainable_model_dir("SmolLM2-135M-Instruct")
     cfg = DPOTrainConfig(max_steps=2, batch_size=2, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"],

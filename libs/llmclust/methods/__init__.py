@@ -2,9 +2,11 @@
 
 from llmclust.methods.base import NotFittedError, TextClusterer
 from llmclust.methods.baseline import KMeansClusterer
+from llmclust.methods.cotrain import CoTrainClusterer
 
 CLUSTERERS: dict[str, type[TextClusterer]] = {
     KMeansClusterer.method: KMeansClusterer,
+    CoTrainClusterer.method: CoTrainClusterer,
 }
 
 
@@ -13,4 +15,4 @@ def make_clusterer(config) -> TextClusterer:
     return CLUSTERERS[config.method](config)
 
 
-__all__ = ["CLUSTERERS", "KMeansClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]
+__all__ = ["CLUSTERERS", "CoTrainClusterer", "KMeansClusterer", "NotFittedError", "TextClusterer", "make_clusterer"]

@@ -13,6 +13,7 @@ Example::
     pairs = [{"prompt": [{"role": "user", "content": "Text: lost card"}],
               "chosen": [{"role": "assistant", "content": "Keywords: lost card"}],
               "rejected": [{"role": "assistant", "content": "Keywords: weather"}]}]
+    model_dir = trainable_model_dir("SmolLM2-135M-Instruct")
     result = train_dpo(pairs, model_dir, "", DPOTrainConfig(max_steps=1), out_dir)
     result["loss_start"], result["adapter"]
 """
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmclust.config import expect
+from llmclust.models import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,14 @@ class DPOTrainConfig:
         expect(not self.deepspeed or self.use_gpu, "deepspeed", self.deepspeed, "'' unless use_gpu is true")
         expect(not self.deepspeed or os.path.isfile(self.deepspeed), "deepspeed", self.deepspeed,
                "an existing DeepSpeed JSON file, e.g. ray_configs/deepspeed_zero2.json")
+
+
+def trainable_model_dir(model: str) -> str:
+    """A plain transformers folder for ``model``: GGUF files are de-quantised once (LLM layer's cache)."""
+    from llmclust.llm.transformers_backend import dequantised_dir
+
+    path = resolve_model(model)
+    return str(dequantised_dir(path)) if path.endswith(".gguf") else path
 
 
 def require_deepspeed() -> None:
