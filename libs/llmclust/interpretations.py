@@ -37,7 +37,7 @@ EXAMPLE_ANSWER = ("Reasoning: The person reports that the printer gets paper stu
                   "Keywords: printer, paper jam, printing stops, hardware fault")
 
 _MARKUP = re.compile(r"[*#_`]+")
-_REASONING = re.compile(r"reasoning\s*[:\-]\s*(.*?)(?=key\s*words?\s*[:\-]|$)", re.IGNORECASE | re.DOTALL)
+_REASONING = re.compile(r"reasoning\s*[:\-]\s*(.*?)(?=key\s*words?\b|$)", re.IGNORECASE | re.DOTALL)
 _KEYWORDS = re.compile(r"key\s*words?\s*[:\-]\s*(.*?)(?=\n\s*\n|reasoning\s*[:\-]|text\s*:|$)", re.IGNORECASE | re.DOTALL)
 _ITEM_MARKER = re.compile(r"^\s*(?:[-•]|\d+[.)])\s*")
 

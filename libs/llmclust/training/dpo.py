@@ -1,9 +1,10 @@
 """LoRA DPO of the LLM on preference pairs, as a Ray Train job (trl ``DPOTrainer`` + peft).
 
 The LLM keeps one LoRA adapter across co-training iterations: the first iteration creates
-it, later ones continue training it. The reference policy is the frozen base model (peft
-disables the adapter for the reference pass, so no second copy is held in memory). The
-adapter is written into the stage folder; the next iteration's generation loads it.
+it, later ones continue training it. The reference policy is the frozen LLM as it was when
+the iteration started: the base model in the first iteration (peft disables the adapter for
+the reference pass), a frozen copy of the loaded adapter afterwards (trl adds it as "ref").
+The adapter is written into the stage folder; the next iteration's generation loads it.
 
 On GPU clusters set ``deepspeed`` to a ZeRO config (``ray_configs/deepspeed_zero2.json``) and
 ``use_gpu: true``; the same ``train_func`` runs on every worker.
