@@ -15,10 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_overrides(small_csv, run_dir) -> list[str]:
-    """24 texts, 1 iteration, 2 candidates, 1 DPO step, 1 embedder step: minutes on 2 cores."""
-    return [f"corpus.path={small_csv}", "corpus.limit=24", f"run.dir={run_dir}", "clustering.n_clusters=4",
-            "clustering.seeds=[0]", "llm.batch_size=24", "cotrain.iterations=1", "cotrain.temperatures=[1.0]",
-            "cotrain.max_tokens=24", "cotrain.density_runs=10", "cotrain.dpo.max_steps=1",
+    """16 texts, 1 iteration, 2 candidates, 1 DPO step, 1 embedder step: minutes on 2 cores."""
+    return [f"corpus.path={small_csv}", "corpus.limit=16", f"run.dir={run_dir}", "clustering.n_clusters=4",
+            "clustering.seeds=[0]", "llm.batch_size=16", "cotrain.iterations=1", "cotrain.temperatures=[1.0]",
+            "cotrain.max_tokens=16", "cotrain.density_runs=10", "cotrain.dpo.max_steps=1",
             "cotrain.dpo.batch_size=2", "cotrain.dpo.max_length=192", "cotrain.embedder.max_steps=1",
             "cotrain.embedder.batch_size=8", "cotrain.embedder.dec_clusters=4", "ray.num_cpus=2"]
 
@@ -65,13 +65,15 @@ def test_killed_driver_resumes_through_ray_job_submit(tmp_path, small_csv):
     args = ["cluster_jobs/cotrain.py", "--config", "ray_configs/cotrain_local.yaml", *tiny_overrides(small_csv, run_dir)]
 
     # 1. run the driver directly and kill it (whole process group) once the first DPO finished
+    log = (tmp_path / "killed_driver.log").open("w")
     driver = subprocess.Popen([sys.executable, *args], cwd=REPO, env=_env(), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for(run_dir / "iter0_dpo" / "manifest.json", driver, 900)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
+        log.close()
     before = {s: _finished_at(run_dir, s) for s in ("iter0_greedy", "iter0_sample1", "iter0_prefer", "iter0_dpo")}
     assert not (run_dir / "result.json").exists()
 
@@ -102,4 +104,4 @@ def test_killed_driver_resumes_through_ray_job_submit(tmp_path, small_csv):
     assert (run_dir / "iter0_dpo" / "adapter" / "adapter_model.safetensors").exists()
     assert (run_dir / "iter0_embedder" / "model" / "config.json").exists()
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["method"] == "cotrain" and result["n"] == 24 and result["embedder"].endswith("iter0_embedder/model")
+    assert result["method"] == "cotrain" and result["n"] == 16 and result["embedder"].endswith("iter0_embedder/model")

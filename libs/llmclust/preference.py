@@ -48,7 +48,7 @@ def multi_kmeans(x: np.ndarray, k: int, runs: int, seed: int = 0, iters: int = 2
     n, d = x.shape
     if n < k:
         raise ValueError(f"n_samples={n} should be >= n_clusters={k}; lower cotrain.density_k")
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = torch.tensor(np.asarray(x, dtype=np.float32))  # a copy: Arrow-backed arrays are read-only
     x_sq = (xt * xt).sum(dim=1)
     rng = np.random.default_rng(seed)
     group = max(1, min(runs, MAX_BATCH_FLOATS // max(n * k, 1)))
@@ -80,7 +80,7 @@ def density_scores(greedy: np.ndarray, candidates: np.ndarray, k: int, runs: int
     """
     n, m, d = candidates.shape
     centres = torch.from_numpy(multi_kmeans(greedy, k, runs, seed, iters))
-    flat = torch.from_numpy(np.ascontiguousarray(candidates.reshape(n * m, d), dtype=np.float32))
+    flat = torch.tensor(np.asarray(candidates, dtype=np.float32).reshape(n * m, d))
     flat_sq = (flat * flat).sum(dim=1)
     total = torch.zeros(n * m, dtype=torch.float64)
     step = max(1, MAX_BATCH_FLOATS // max(n * m * k, 1))
