@@ -99,7 +99,7 @@ def train_func(config: dict) -> None:
     optimiser = torch.optim.AdamW([*net.parameters(), centres], lr=cfg.learning_rate)
 
     def embed(texts):
-        features = {k: v.to(device) for k, v in encoder.tokenize(texts).items()}
+        features = {k: v.to(device) for k, v in encoder.tokenize(texts).items() if torch.is_tensor(v)}
         return net(features)["sentence_embedding"]
 
     history = []
