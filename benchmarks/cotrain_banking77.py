@@ -8,13 +8,15 @@ On CPU the full test set (3080 texts x 4 candidates) takes hours to generate, so
 is a stratified subset (``--per-class`` texts of each of the 77 intents) and the tiny training
 budgets of ``ray_configs/cotrain_local.yaml``; the JSON records exactly what ran. The three
 runs share one LLM answer cache, so the ablation reuses iteration 0's interpretations.
-The JSON is rewritten after each part, so a stopped benchmark still leaves what it measured.
+The JSON is rebuilt from the run directories after each part (``--collect`` does only that), so a
+stopped benchmark still reports what it measured, and rerunning the command resumes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -41,9 +43,28 @@ def stratified_subset(per_class: int, intents: int, out: Path, seed: int = 0) ->
     return len(subset)
 
 
-def _metrics(model) -> dict:
-    m = model.metrics_
-    return {"acc": m["acc_mean"], "nmi": m["nmi_mean"], "acc_std": m["acc_std"], "nmi_std": m["nmi_std"]}
+def _read(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def collect(root: Path, setup: dict) -> dict:
+    """The report from whatever the run directories hold (a stopped benchmark still reports what it measured)."""
+    report = {"setup": setup, "missing": []}
+    baseline = _read(root / "baseline" / "evaluate" / "metrics.json")
+    report["baseline"] = baseline and {"acc": baseline["acc_mean"], "nmi": baseline["nmi_mean"],
+                                       "acc_std": baseline["acc_std"], "nmi_std": baseline["nmi_std"]}
+    rows = _read(root / "density" / "iterations.json") or []
+    report["iterations"] = [{k: v for k, v in r.items() if k not in ("embedder", "adapter")} for r in rows]
+    report["seconds_per_iteration"] = [r["seconds"] for r in rows]
+    ablation = _read(root / "random" / "iterations.json") or []
+    report["random_preference"] = ablation[1:] and {
+        "acc": ablation[1]["acc"], "nmi": ablation[1]["nmi"], "dpo_loss_start": ablation[0]["dpo_loss_start"],
+        "dpo_loss_end": ablation[0]["dpo_loss_end"], "pairs": ablation[0]["pairs"]} or None
+    setup_iterations = setup["cotrain"]["iterations"]
+    report["missing"] = ([] if report["baseline"] else ["baseline"]) + \
+        [f"iteration {t}" for t in range(len(rows), setup_iterations + 1)] + \
+        ([] if report["random_preference"] else ["random_preference"])
+    return report
 
 
 def main(argv=None):
@@ -53,6 +74,7 @@ def main(argv=None):
     parser.add_argument("--intents", type=int, default=0, help="random subset of intents (0: all 77; K follows)")
     parser.add_argument("--run-root", default=str(REPO / "runs" / "bench_cotrain"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "cotrain_banking77.json"))
+    parser.add_argument("--collect", action="store_true", help="only rewrite the JSON from the run directories")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args(argv)
     setup_logging()
@@ -72,41 +94,29 @@ def main(argv=None):
                                              f"llm.cache_dir={root / 'llm_cache'}", *k, *args.overrides, *extra])
 
     cfg = config("density")
-    report = {"setup": {"corpus": str(TEST_CSV), "per_class": args.per_class, "intents": args.intents or 77, "k": cfg.clustering.n_clusters,
-                        "kmeans_seeds": cfg.clustering.seeds, "embedder": cfg.embedding.model, "llm": cfg.llm.model,
-                        "llm_backend": cfg.llm.backend, "cotrain": to_dict(cfg.cotrain),
-                        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-                        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+    setup = {"corpus": str(TEST_CSV), "subset": str(corpus), "per_class": args.per_class, "intents": args.intents or 77,
+             "n": sum(1 for _ in open(corpus)) - 1 if args.per_class else None, "k": cfg.clustering.n_clusters,
+             "kmeans_seeds": cfg.clustering.seeds, "embedder": cfg.embedding.model, "llm": cfg.llm.model,
+             "llm_backend": cfg.llm.backend, "cotrain": to_dict(cfg.cotrain),
+             "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs while measured)"}
 
     def save():
-        out.write_text(json.dumps(report, indent=2))
+        out.write_text(json.dumps(collect(root, setup), indent=2))
 
-    # 1. baseline: the embedder alone on the same texts
-    baseline = KMeansClusterer(config("baseline", "method=baseline")).fit()
-    report["setup"]["n"] = len(baseline.labels_)
-    report["baseline"] = _metrics(baseline)
-    save()
-    # 2. co-training with density preference, one round first (iterations 0 and 1) ...
-    def cotrain(iterations: int) -> None:
-        started = time.time()
-        model = CoTrainClusterer(cfg if iterations == cfg.cotrain.iterations else config(
-            "density", "method=cotrain", f"cotrain.iterations={iterations}")).fit()
-        report["iterations"] = model.iterations_
-        report["final"] = _metrics(model)
-        report["seconds_per_iteration"] = [r["seconds"] for r in model.iterations_]
-        report["wall_seconds_last_call"] = round(time.time() - started, 1)
+    if not args.collect:
+        # 1. baseline: the embedder alone on the same texts
+        KMeansClusterer(config("baseline", "method=baseline")).fit()
         save()
-
-    cotrain(1)
-    # 3. the ablation: random instead of density preference, one training round (iteration 0 is cached)
-    ablation = CoTrainClusterer(config("random", "method=cotrain", "cotrain.preference=random", "cotrain.iterations=1")).fit()
-    first, one = ablation.iterations_
-    report["random_preference"] = {"acc": one["acc"], "nmi": one["nmi"], "dpo_loss_start": first["dpo_loss_start"],
-                                   "dpo_loss_end": first["dpo_loss_end"], "pairs": first["pairs"]}
+        # 2. co-training with density preference, one round first (iterations 0 and 1) ...
+        CoTrainClusterer(config("density", "method=cotrain", "cotrain.iterations=1")).fit()
+        save()
+        # 3. the ablation: random instead of density preference, one round (iteration 0 comes from the cache)
+        CoTrainClusterer(config("random", "method=cotrain", "cotrain.preference=random", "cotrain.iterations=1")).fit()
+        save()
+        # 4. ... then the density run resumes up to the configured number of iterations
+        CoTrainClusterer(cfg).fit()
     save()
-    # 4. ... then the density run resumes to the configured number of iterations
-    cotrain(cfg.cotrain.iterations)
-    print(json.dumps({k: report[k] for k in ("baseline", "random_preference", "seconds_per_iteration")}, indent=2))
+    print(out.read_text())
     print(f"outputs: {out} (runs in {root})")
 
 

@@ -59,32 +59,41 @@ def _finished_at(run_dir: Path, stage: str) -> str:
     return json.loads((run_dir / stage / "manifest.json").read_text())["finished_at"]
 
 
+def _start_head(temp_dir: Path, env: dict) -> tuple[int, int]:
+    """`ray start --head` on free ports; retried once, since a loaded machine can miss Ray's 30 s start-up wait."""
+    for _ in range(2):
+        dash, gcs = _free_port(), _free_port()
+        started = subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={gcs}", f"--dashboard-port={dash}",
+                                  "--include-dashboard=true", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        if started.returncode == 0:
+            return gcs, dash
+        _stop_head(temp_dir)
+    raise AssertionError(f"ray start failed twice: {started.stdout[-2000:]} {started.stderr[-2000:]}")
+
+
 @pytest.mark.slow
 def test_killed_driver_resumes_through_ray_job_submit(tmp_path, small_csv):
     run_dir = tmp_path / "run"
     args = ["cluster_jobs/cotrain.py", "--config", "ray_configs/cotrain_local.yaml", *tiny_overrides(small_csv, run_dir)]
-
-    # 1. run the driver directly and kill it (whole process group) once the first DPO finished
-    log = (tmp_path / "killed_driver.log").open("w")
-    driver = subprocess.Popen([sys.executable, *args], cwd=REPO, env=_env(), start_new_session=True,
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(run_dir / "iter0_dpo" / "manifest.json", driver, 900)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-        log.close()
-    before = {s: _finished_at(run_dir, s) for s in ("iter0_greedy", "iter0_sample1", "iter0_prefer", "iter0_dpo")}
-    assert not (run_dir / "result.json").exists()
-
-    # 2. resume it as a Ray job against a head started here (own ports and temp dir)
-    dash, gcs = _free_port(), _free_port()
     temp_dir = Path("/tmp") / f"ray-cotrain-test-{os.getpid()}"  # short: Ray's socket paths are length-limited
     env = _env()
-    subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={gcs}", f"--dashboard-port={dash}",
-                    "--include-dashboard=true", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-                   cwd=REPO, env=env, check=True, capture_output=True, timeout=180)
+    gcs, dash = _start_head(temp_dir, env)
     try:
+        # 1. run the driver against the head and kill it (its whole process group) once the first DPO finished
+        log = (tmp_path / "killed_driver.log").open("w")
+        driver = subprocess.Popen([sys.executable, *args, f"ray.address=127.0.0.1:{gcs}"], cwd=REPO, env=env,
+                                  start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(run_dir / "iter0_dpo" / "manifest.json", driver, 1500)
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+            log.close()
+        before = {s: _finished_at(run_dir, s) for s in ("iter0_greedy", "iter0_sample1", "iter0_prefer", "iter0_dpo")}
+        assert not (run_dir / "result.json").exists()
+
+        # 2. resume it as a Ray job (the driver picks the cluster up from $RAY_ADDRESS)
         job = subprocess.run(
             ["ray", "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", ".",
              "--runtime-env-json", json.dumps({"env_vars": {"PYTHONPATH": "libs"}}), "--", "python", *args],
