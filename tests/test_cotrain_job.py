@@ -63,8 +63,11 @@ def _finished_at(run_dir: Path, stage: str) -> str:
 def _start_head(temp_dir: Path, env: dict) -> tuple[int, int]:
     """`ray start --head` on free ports; retried once, since a loaded machine can miss Ray's 30 s start-up wait."""
     for _ in range(2):
-        dash, gcs = _free_port(), _free_port()
+        dash, gcs, agent, agent_grpc, runtime_env, metrics = (_free_port() for _ in range(6))
+        # every port explicit: another Ray on this machine may hold a default one (the job agent's 52365)
         started = subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={gcs}", f"--dashboard-port={dash}",
+                                  f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+                                  f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
                                   "--include-dashboard=true", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         if started.returncode == 0:
