@@ -15,13 +15,14 @@ from llmclust.clustering import ClusteringConfig
 from llmclust.clusterllm_config import ClusterLLMConfig
 from llmclust.config import apply_overrides, expect, expect_choice, from_dict, load_yaml
 from llmclust.corpus import CorpusConfig
+from llmclust.cotrain import CoTrainConfig
 from llmclust.embedding import EmbeddingConfig
 from llmclust.evaluation import EvaluationConfig
 from llmclust.llm import LLMConfig
 from llmclust.lumi import LumiConfig
 from llmclust.neighbours import NeighboursConfig
 
-METHODS = ["baseline", "lumi", "clusterllm"]
+METHODS = ["baseline", "lumi", "clusterllm", "cotrain"]
 
 
 @dataclass
@@ -57,6 +58,7 @@ class JobConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     lumi: LumiConfig = field(default_factory=LumiConfig)
     clusterllm: ClusterLLMConfig = field(default_factory=ClusterLLMConfig)
+    cotrain: CoTrainConfig = field(default_factory=CoTrainConfig)
 
     def __post_init__(self):
         expect_choice("method", self.method, METHODS)

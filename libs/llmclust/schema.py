@@ -45,6 +45,12 @@ PAIR_A = "pair_a"
 PAIR_B = "pair_b"
 MERGE_K = "merge_k"  # number of clusters just before the merge a pair was sampled from
 SAME = "same"  # int8: 1 same category, 0 different, -1 unanswered
+# co-training: interpretations and preference pairs
+CANDIDATE = "candidate"  # int: 0 = the greedy interpretation, 1..M = the sampled ones
+INTERPRETATION = "interpretation"  # parsed "Reasoning: ... Keywords: ..." text ("" when unparseable)
+DENSITY = "density"  # mean distance of a candidate to its nearest KMeans centre (lower = denser)
+CHOSEN = "chosen"  # preferred interpretation of a DPO pair
+REJECTED = "rejected"  # dispreferred interpretation of a DPO pair
 
 
 class SchemaError(ValueError):

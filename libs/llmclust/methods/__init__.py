@@ -4,11 +4,13 @@ from llmclust.methods.base import NotFittedError, TextClusterer
 from llmclust.methods.baseline import KMeansClusterer
 from llmclust.methods.lumi import LumiClusterer
 from llmclust.methods.clusterllm import ClusterLLMClusterer
+from llmclust.methods.cotrain import CoTrainClusterer
 
 CLUSTERERS: dict[str, type[TextClusterer]] = {
     KMeansClusterer.method: KMeansClusterer,
     LumiClusterer.method: LumiClusterer,
     ClusterLLMClusterer.method: ClusterLLMClusterer,
+    CoTrainClusterer.method: CoTrainClusterer,
 }
 
 
@@ -17,5 +19,5 @@ def make_clusterer(config) -> TextClusterer:
     return CLUSTERERS[config.method](config)
 
 
-__all__ = ["CLUSTERERS", "ClusterLLMClusterer", "KMeansClusterer", "LumiClusterer", "NotFittedError", "TextClusterer",
-           "make_clusterer"]
+__all__ = ["CLUSTERERS", "ClusterLLMClusterer", "CoTrainClusterer", "KMeansClusterer", "LumiClusterer",
+           "NotFittedError", "TextClusterer", "make_clusterer"]

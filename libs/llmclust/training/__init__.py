@@ -1,1 +1,1 @@
-"""Embedder training: losses (one per file) and the Ray Train loop that runs them."""
+"""Training loops and losses: embedder fine-tuning and the LLM's LoRA DPO, run with Ray Train."""

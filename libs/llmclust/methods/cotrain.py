@@ -1,0 +1,33 @@
+"""Density-guided DPO co-training: the LLM and the embedder improve each other, then KMeans.
+
+The clustering space is the final embedder's embedding of the final LLM's greedy
+interpretations; new texts are assigned with the final embedder alone (``predict``).
+The iteration loop and its config live in :mod:`llmclust.cotrain`.
+
+Example::
+
+    from llmclust.job import load_job_config
+    cfg = load_job_config("ray_configs/cotrain_local.yaml", ["corpus.limit=40", "clustering.n_clusters=5"])
+    model = CoTrainClusterer(cfg).fit()
+    model.labels_, model.iterations_[-1]["acc"], model.adapter_path_
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from llmclust import pipeline
+from llmclust.cotrain import run_cotrain
+from llmclust.methods.base import Representation, TextClusterer
+from llmclust.runs import RunDir, Stage
+
+
+class CoTrainClusterer(TextClusterer):
+    method = "cotrain"
+
+    def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
+        result = run_cotrain(run, self.config, table, corpus)
+        self.iterations_ = result.iterations
+        self.adapter_path_ = result.adapter
+        texts, _ = pipeline.embed_stage(run, self.config, table, result.stage, "final_embed", result.embedder)
+        return Representation(result.vectors, result.stage, texts, result.embedder)

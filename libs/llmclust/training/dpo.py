@@ -1,0 +1,161 @@
+"""LoRA DPO of the LLM on preference pairs, as a Ray Train job (trl ``DPOTrainer`` + peft).
+
+The LLM keeps one LoRA adapter across co-training iterations: the first iteration creates
+it, later ones continue training it. The reference policy is the frozen LLM as it was when
+the iteration started: the base model in the first iteration (peft disables the adapter for
+the reference pass), a frozen copy of the loaded adapter afterwards (trl adds it as "ref").
+The adapter is written into the stage folder; the next iteration's generation loads it.
+
+On GPU clusters set ``deepspeed`` to a ZeRO config (``ray_configs/deepspeed_zero2.json``) and
+``use_gpu: true``; the same ``train_func`` runs on every worker.
+
+Example::
+
+    pairs = [{"prompt": [{"role": "user", "content": "Text: lost card"}],
+              "chosen": [{"role": "assistant", "content": "Keywords: lost card"}],
+              "rejected": [{"role": "assistant", "content": "Keywords: weather"}]}]
+    model_dir = trainable_model_dir("SmolLM2-135M-Instruct")
+    result = train_dpo(pairs, model_dir, "", DPOTrainConfig(max_steps=1), out_dir)
+    result["loss_start"], result["adapter"]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from llmclust.config import expect
+from llmclust.models import resolve_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DPOTrainConfig:
+    beta: float = 0.25  # DPO temperature on the log-ratio margin (seed paper: 0.25)
+    learning_rate: float = 1e-5
+    batch_size: int = 4  # pairs per device step
+    grad_accum: int = 1
+    max_steps: int = 100  # optimiser steps per co-training iteration (0: one pass over the pairs)
+    max_length: int = 384  # tokens of prompt + answer; longer pairs are truncated
+    lora_rank: int = 64
+    lora_alpha: int = 128
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    num_workers: int = 1  # Ray Train workers (data parallel)
+    cpus_per_worker: float = 2
+    use_gpu: bool = False
+    deepspeed: str = ""  # path to a DeepSpeed ZeRO JSON config (GPU only); "" = plain DDP
+    seed: int = 0
+
+    def __post_init__(self):
+        expect(self.beta > 0, "beta", self.beta, "a positive number (the paper uses 0.25)")
+        expect(self.learning_rate > 0, "learning_rate", self.learning_rate, "a positive number")
+        expect(self.batch_size > 0, "batch_size", self.batch_size, "a positive integer")
+        expect(self.grad_accum > 0, "grad_accum", self.grad_accum, "a positive integer")
+        expect(self.max_steps >= 0, "max_steps", self.max_steps, "0 (one pass) or a positive integer")
+        expect(self.max_length >= 32, "max_length", self.max_length, "an integer >= 32")
+        expect(self.lora_rank > 0, "lora_rank", self.lora_rank, "a positive integer")
+        expect(self.lora_alpha > 0, "lora_alpha", self.lora_alpha, "a positive integer")
+        expect(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        expect(len(self.lora_targets) > 0, "lora_targets", self.lora_targets, "module names such as q_proj")
+        expect(self.num_workers > 0, "num_workers", self.num_workers, "a positive integer")
+        expect(self.cpus_per_worker > 0, "cpus_per_worker", self.cpus_per_worker, "a positive number")
+        expect(not self.deepspeed or self.use_gpu, "deepspeed", self.deepspeed, "'' unless use_gpu is true")
+        expect(not self.deepspeed or os.path.isfile(self.deepspeed), "deepspeed", self.deepspeed,
+               "an existing DeepSpeed JSON file, e.g. ray_configs/deepspeed_zero2.json")
+
+
+def trainable_model_dir(model: str) -> str:
+    """A plain transformers folder for ``model``: GGUF files are de-quantised once (LLM layer's cache)."""
+    from llmclust.llm.transformers_backend import dequantised_dir
+
+    path = resolve_model(model)
+    return str(dequantised_dir(path)) if path.endswith(".gguf") else path
+
+
+def require_deepspeed() -> None:
+    """DeepSpeed is an optional GPU extra: fail with the install command when it is missing."""
+    try:
+        import deepspeed  # noqa: F401
+    except ImportError:
+        raise ImportError("dpo.deepspeed is set but DeepSpeed is not installed: "
+                          "pip install 'llmclust[gpu]' (or pip install deepspeed) on the GPU nodes, "
+                          "or set cotrain.dpo.deepspeed='' for plain data parallel") from None
+
+
+def train_func(config: dict) -> None:
+    """One Ray Train worker: DPO on the pairs, rank 0 reports the adapter as a checkpoint."""
+    import ray.train
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    cfg = DPOTrainConfig(**config["dpo"])
+    if not cfg.use_gpu:
+        torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
+    if cfg.deepspeed:
+        require_deepspeed()
+    tokenizer = AutoTokenizer.from_pretrained(config["model_dir"])
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype=torch.bfloat16 if cfg.use_gpu else torch.float32)
+    peft_config = None
+    if config["adapter"]:
+        model = PeftModel.from_pretrained(model, config["adapter"], is_trainable=True)  # continue the adapter
+    else:
+        peft_config = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                 target_modules=list(cfg.lora_targets), task_type="CAUSAL_LM")
+    with tempfile.TemporaryDirectory() as scratch:
+        args = DPOConfig(
+            output_dir=scratch, beta=cfg.beta, learning_rate=cfg.learning_rate,
+            per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+            max_steps=cfg.max_steps or -1, num_train_epochs=1, max_length=cfg.max_length,
+            logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=not cfg.use_gpu,
+            bf16=cfg.use_gpu, deepspeed=cfg.deepspeed or None, disable_tqdm=True, dataloader_num_workers=0,
+        )
+        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(config["pairs"]),
+                             processing_class=tokenizer, peft_config=peft_config)
+        trainer.train()
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        metrics = {"loss_start": losses[0] if losses else None, "loss_end": losses[-1] if losses else None,
+                   "losses": losses, "steps": trainer.state.global_step}
+        checkpoint = None
+        if ray.train.get_context().get_world_rank() == 0:
+            adapter_dir = Path(scratch) / "adapter"
+            trainer.model.save_pretrained(adapter_dir)
+            tokenizer.save_pretrained(adapter_dir)
+            checkpoint = ray.train.Checkpoint.from_directory(str(adapter_dir))
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConfig, out_dir: str | Path) -> dict:
+    """Run DPO as a Ray Train job; the adapter lands in ``out_dir/adapter``. Returns the losses.
+
+    ``model_dir`` is a plain (de-quantised) transformers folder; ``adapter`` the previous
+    iteration's adapter folder or "" to start a new one.
+    """
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if not pairs:
+        raise ValueError("train_dpo got no preference pairs; check the preference stage's report "
+                         "(all candidates unparseable or identical?)")
+    out_dir = Path(out_dir).resolve()
+    trainer = TorchTrainer(
+        train_func,
+        train_loop_config={"dpo": asdict(cfg), "pairs": pairs, "model_dir": model_dir, "adapter": adapter},
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker={"CPU": cfg.cpus_per_worker}),
+        run_config=RunConfig(storage_path=str(out_dir / "ray_train"), name="dpo"),
+    )
+    result = trainer.fit()
+    result.checkpoint.to_directory(str(out_dir / "adapter"))
+    metrics = {k: result.metrics[k] for k in ("loss_start", "loss_end", "losses", "steps")}
+    log.info("DPO: %d steps on %d pairs, loss %.4f -> %.4f", metrics["steps"], len(pairs),
+             metrics["loss_start"], metrics["loss_end"])
+    return {**metrics, "adapter": str(out_dir / "adapter"), "pairs": len(pairs)}

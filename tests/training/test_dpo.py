@@ -1,0 +1,53 @@
+import math
+
+import pytest
+
+from llmclust.config import ConfigError
+from llmclust.training.dpo import DPOTrainConfig, train_dpo, trainable_model_dir
+
+
+def _pair(text, good, bad):
+    prompt = [{"role": "user", "content": f"Give the intent of this banking text in keywords.\nText: {text}"}]
+    return {"prompt": prompt, "chosen": [{"role": "assistant", "content": good}],
+            "rejected": [{"role": "assistant", "content": bad}]}
+
+
+PAIRS = [
+    _pair("I lost my card", "Reasoning: the card is lost.\nKeywords: lost card", "Keywords: sunny weather, holiday"),
+    _pair("my top up failed", "Reasoning: a top-up did not work.\nKeywords: top up failed", "Keywords: football"),
+]
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="beta=0"):
+        DPOTrainConfig(beta=0)
+    with pytest.raises(ConfigError, match="deepspeed='x.json'"):
+        DPOTrainConfig(deepspeed="x.json")
+
+
+@pytest.mark.slow
+def test_two_lora_dpo_steps_on_smollm2_change_the_adapter(ray_cluster, tmp_path):
+    from safetensors.torch import load_file
+
+    model_dir = trainable_model_dir("SmolLM2-135M-Instruct")
+    cfg = DPOTrainConfig(max_steps=2, batch_size=2, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"],
+                         learning_rate=5e-3, max_length=96)
+    result = train_dpo(PAIRS, model_dir, "", cfg, tmp_path / "it1")
+    assert result["steps"] == 2 and len(result["losses"]) == 2
+    assert math.isclose(result["loss_start"], math.log(2), abs_tol=1e-3)  # policy == reference at step 1
+    weights = load_file(f"{result['adapter']}/adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and any(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: training moved it
+    assert result["loss_end"] < result["loss_start"]
+
+    # the next iteration continues the same adapter; trl copies it as the reference, so the
+    # loss starts again at log 2 and the weights move on from where they were
+    again = train_dpo(PAIRS, model_dir, result["adapter"], DPOTrainConfig(
+        max_steps=1, batch_size=2, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"], max_length=96),
+        tmp_path / "it2")
+    assert math.isclose(again["loss_start"], math.log(2), abs_tol=1e-3)
+    moved = load_file(f"{again['adapter']}/adapter_model.safetensors")
+    assert moved.keys() == weights.keys()
+    assert any((moved[k] - weights[k]).abs().sum() > 0 for k in weights)
+    # one small step from the first adapter stays far closer to it than to a fresh (zero) B
+    assert all((moved[k] - weights[k]).abs().sum() < weights[k].abs().sum() for k in weights if "lora_B" in k)
