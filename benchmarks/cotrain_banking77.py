@@ -2,7 +2,7 @@
 random-preference ablation, written to benchmarks/results/cotrain_banking77.json.
 
     python benchmarks/cotrain_banking77.py --per-class 2
-    python benchmarks/cotrain_banking77.py --per-class 40 --config ray_configs/gpu_cotrain.yaml   # on a GPU cluster
+    python benchmarks/cotrain_banking77.py --per-class 40 --config ray_configs/gpu.yaml   # on a GPU cluster
 
 On CPU the full test set (3080 texts x 4 candidates) takes hours to generate, so the default
 is a stratified subset (``--per-class`` texts of each of the 77 intents) and the tiny training

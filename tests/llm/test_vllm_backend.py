@@ -26,3 +26,12 @@ def test_vllm_generates_short_answers():
     backend = make_backend(LLMConfig(backend="vllm", device="cuda"))
     out = backend.generate([[{"role": "user", "content": "Name one colour."}]] * 3, SamplingParams(max_tokens=8, n=2))
     assert len(out) == 3 and all(len(a) == 2 and any(x for x in a) for a in out)
+
+
+def test_adapter_rank_is_read_from_the_peft_config(tmp_path):
+    from llmclust.llm.vllm_backend import adapter_rank
+
+    (tmp_path / "adapter_config.json").write_text('{"r": 64, "lora_alpha": 128}')
+    assert adapter_rank(str(tmp_path)) == 64
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        adapter_rank(str(tmp_path / "missing"))

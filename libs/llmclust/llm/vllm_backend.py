@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from llmclust.llm.backends import model_id
@@ -30,6 +31,14 @@ def import_vllm():
     return vllm
 
 
+def adapter_rank(adapter: str) -> int:
+    """The LoRA rank of a peft adapter folder: vLLM refuses ranks above its limit (default 16)."""
+    config = Path(adapter) / "adapter_config.json"
+    if not config.exists():
+        raise FileNotFoundError(f"llm.adapter={adapter!r} has no adapter_config.json; give a peft adapter folder")
+    return int(json.loads(config.read_text())["r"])
+
+
 class VLLMBackend:
     def __init__(self, cfg):
         vllm = import_vllm()
@@ -40,7 +49,8 @@ class VLLMBackend:
             path = str(dequantised_dir(path))
         self.cfg = cfg
         self.model_id = model_id(cfg)
-        self.llm = vllm.LLM(model=path, dtype=cfg.dtype, enable_lora=bool(cfg.adapter))
+        lora = {"enable_lora": True, "max_lora_rank": adapter_rank(cfg.adapter)} if cfg.adapter else {}
+        self.llm = vllm.LLM(model=path, dtype=cfg.dtype, **lora)
         self.lora = None
         if cfg.adapter:
             from vllm.lora.request import LoRARequest
