@@ -14,20 +14,14 @@ Example::
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from llmclust.training.infonce import info_nce
 
 
 def triplet_infonce(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
                     temperature: float) -> torch.Tensor:
-    """Mean of the two directional InfoNCE losses; inputs are (B, d), normalised inside."""
-    anchor, positive, negative = (F.normalize(x, dim=-1) for x in (anchor, positive, negative))
-    target = torch.arange(len(anchor), device=anchor.device)
-
-    def one_way(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        logits = query @ torch.cat([keys, negative]).T / temperature  # (B, 2B)
-        return F.cross_entropy(logits, target)
-
-    return (one_way(anchor, positive) + one_way(positive, anchor)) / 2
+    """Mean of the two directional InfoNCE losses, hard negatives shared by both directions."""
+    return (info_nce(anchor, positive, temperature, negative) + info_nce(positive, anchor, temperature, negative)) / 2
 
 
 class TripletInfoNCELoss(torch.nn.Module):
