@@ -11,7 +11,7 @@ Outputs (in run.dir): assignments.parquet, clusters.parquet, result.json, train_
 (the fine-tuned embedder), granularity/granularity.json, one folder per stage.
 """
 
-from llmclust.cli import job_parser, parse_job_config
+from llmclust.cli import job_parser, parse_job_config, print_fit_summary
 from llmclust.methods import ClusterLLMClusterer
 
 
@@ -19,15 +19,11 @@ def main(argv=None):
     args = job_parser(__doc__).parse_args(argv)
     cfg = parse_job_config(args, method="clusterllm")
     model = ClusterLLMClusterer(cfg).fit()
-    print(f"clustered {len(model.labels_)} texts into {len(model.cluster_names_)} clusters")
     if getattr(model, "granularity_", None):
         g = model.granularity_
         print(f"chosen K {g['k']} from {g['answered']} answered pairs; classical estimates {g['classical']}")
-    if model.metrics_:
-        m = model.metrics_
-        print(f"ACC {m['acc_mean']:.2f} ± {m['acc_std']:.2f}  NMI {m['nmi_mean']:.2f} ± {m['nmi_std']:.2f}  ARI {m['ari_mean']:.2f}")
     print(f"fine-tuned embedder: {model.embedder_path_}")
-    print(f"outputs: {model.run_dir_}")
+    print_fit_summary(model)
 
 
 if __name__ == "__main__":

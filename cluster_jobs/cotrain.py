@@ -16,7 +16,7 @@ pairs, the LoRA adapter, the fine-tuned embedder), assignments.parquet, clusters
 result.json.
 """
 
-from llmclust.cli import job_parser, parse_job_config
+from llmclust.cli import job_parser, parse_job_config, print_fit_summary
 from llmclust.methods import CoTrainClusterer
 
 
@@ -42,11 +42,8 @@ def main(argv=None):
     model = CoTrainClusterer(cfg).fit()
     # 3. report
     print(iteration_table(model.iterations_))
-    print(f"clustered {len(model.labels_)} texts into {len(model.cluster_names_)} clusters")
-    if model.metrics_:
-        m = model.metrics_
-        print(f"final ACC {m['acc_mean']:.2f} ± {m['acc_std']:.2f}  NMI {m['nmi_mean']:.2f} ± {m['nmi_std']:.2f}")
-    print(f"outputs: {model.run_dir_} (embedder {model.embedder_path_}, adapter {model.adapter_path_ or 'none'})")
+    print(f"embedder {model.embedder_path_}, adapter {model.adapter_path_ or 'none'}")
+    print_fit_summary(model)
     return model
 
 
