@@ -68,7 +68,7 @@ def embed_stage(run: RunDir, cfg, table: pa.Table, upstream: Stage, name: str = 
         vectors = embed_corpus(table, emb_cfg, parts)
         stage.finish(len(vectors), dim=int(vectors.shape[1]), model=emb_cfg.model, parts=parts.count())
         return vectors, stage
-    return parts.read_vectors(stage.manifest["parts"]), stage
+    return parts.read_vectors(parts.count()), stage
 
 
 def neighbours_stage(run: RunDir, cfg, vectors: np.ndarray, upstream: Stage,
