@@ -117,8 +117,10 @@ def evaluate_stage(run: RunDir, cfg, table: pa.Table, runs: list[KMeansRun], ups
 
 
 def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str],
-            embed_vectors: np.ndarray, embedder_path: str, metrics: dict | None, **extra) -> dict:
+            embed_vectors: np.ndarray, embedder_path: str, metrics: dict | None, **extra) -> np.ndarray:
     """Write the final assignments, cluster table and result.json (what serving loads).
+
+    Returns the serving centroids (k, d), so the caller need not compute them again.
 
     Serving centroids live in the embedder's space (the mean embedding of each cluster's
     members), so new texts are assigned with the embedder alone, whatever space the method
@@ -145,4 +147,4 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
         "rejected": "corpus/rejected.parquet", "metrics": metrics, **extra,
     }
     run.write_result(**result)
-    return result
+    return centroids

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from llmclust import pipeline, schema
-from llmclust.clustering import assign, centroids_of
+from llmclust.clustering import assign
 from llmclust.config import to_dict
 from llmclust.embedding import SentenceEmbedder
 from llmclust.job import JobConfig, init_ray
@@ -67,11 +67,11 @@ class TextClusterer:
         best = min(runs, key=lambda r: r.inertia)
         names = self.name_clusters(run, table, best.labels, cfg.clustering.n_clusters)
         metrics = pipeline.evaluate_stage(run, cfg, table, runs, cluster)
-        pipeline.publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, metrics)
+        centroids = pipeline.publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, metrics)
         self.labels_ = best.labels
         self.cluster_centers_ = best.centers
         self.cluster_names_ = names
-        self.centroids_ = centroids_of(rep.embed_vectors, best.labels, len(names))
+        self.centroids_ = centroids
         self.embedder_path_ = rep.embedder_path
         self.ids_ = table.column(schema.ID).to_pylist()
         self.metrics_ = metrics
