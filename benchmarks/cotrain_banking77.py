@@ -99,7 +99,8 @@ def main(argv=None):
              "n": sum(1 for _ in open(corpus)) - 1 if args.per_class else None, "k": cfg.clustering.n_clusters,
              "kmeans_seeds": cfg.clustering.seeds, "embedder": cfg.embedding.model, "llm": cfg.llm.model,
              "llm_backend": cfg.llm.backend, "cotrain": to_dict(cfg.cotrain),
-             "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs while measured)"}
+             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+             "load_average_at_start": round(os.getloadavg()[0], 2)}
 
     def save():
         out.write_text(json.dumps(collect(root, setup), indent=2))

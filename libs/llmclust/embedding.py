@@ -57,6 +57,11 @@ class EmbeddingConfig:
         expect(self.chunk_rows > 0, "chunk_rows", self.chunk_rows, "a positive integer")
 
 
+def text_features(model, texts: list[str]) -> dict:
+    """A SentenceTransformer's input tensors for ``texts`` (``preprocess`` from v6 on, ``tokenize`` before)."""
+    return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+
+
 def pick_device(device: str) -> str:
     import torch
 
@@ -83,7 +88,7 @@ class SentenceEmbedder:
         self.dim = self.model.get_embedding_dimension()
 
     def tokenize(self, texts: list[str]) -> dict:
-        return self.model.tokenize(texts)
+        return text_features(self.model, texts)
 
     def forward_tokens(self, features: dict) -> np.ndarray:
         import torch
@@ -168,7 +173,7 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
             TokenizeBatch,
             fn_constructor_args=(model_path, cfg.max_seq_length),
             batch_size=cfg.batch_size,
-            concurrency=cfg.tokenize_workers,
+            compute=ray.data.ActorPoolStrategy(size=cfg.tokenize_workers),
             num_cpus=1,
             batch_format="numpy",
         )
@@ -176,7 +181,7 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
         EncodeBatch,
         fn_constructor_args=(cfg, model_path),
         batch_size=cfg.batch_size,
-        concurrency=cfg.num_actors,
+        compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
         num_cpus=cfg.cpus_per_actor if not cfg.gpus_per_actor else 1,
         num_gpus=cfg.gpus_per_actor or None,
         batch_format="numpy",

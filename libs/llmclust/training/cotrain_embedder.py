@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from llmclust import schema
 from llmclust.config import expect
+from llmclust.embedding import text_features
 from llmclust.models import resolve_model
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def train_func(config: dict) -> None:
     optimiser = torch.optim.AdamW([*net.parameters(), centres], lr=cfg.learning_rate)
 
     def embed(texts):
-        features = {k: v.to(device) for k, v in encoder.tokenize(texts).items() if torch.is_tensor(v)}
+        features = {k: v.to(device) for k, v in text_features(encoder, texts).items() if torch.is_tensor(v)}
         return net(features)["sentence_embedding"]
 
     history = []

@@ -37,6 +37,7 @@ from typing import Callable
 import numpy as np
 
 from llmclust.config import expect
+from llmclust.embedding import text_features
 from llmclust.runs import Progress
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def train_func(config: dict) -> None:
     for step in range(state["step"], cfg.steps):
         rows = [tuples[i] for i in batch_indices(len(tuples), cfg.batch_size, step, cfg.seed)]
         # one padded forward pass for all columns: column-major, split back afterwards
-        features = model.tokenize([row[c] for c in range(columns) for row in rows])
+        features = text_features(model, [row[c] for c in range(columns) for row in rows])
         features = {k: v.to(device) for k, v in features.items() if torch.is_tensor(v)}
         embeddings = ddp(features)["sentence_embedding"]
         loss = loss_fn(list(embeddings.split(len(rows))))
