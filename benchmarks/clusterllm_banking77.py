@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from llmclust.job import init_ray, load_job_config
 from llmclust.judges import LLMJudge, OracleJudge
 from llmclust.methods import ClusterLLMClusterer, KMeansClusterer
 from llmclust.methods.clusterllm import granularity_stage
+from llmclust.pipeline import stored_vectors
 from llmclust.runs import RunDir, Stage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
     until the LLM run's judge stage has finished.
     """
     part = "llm" if (root / "llm" / "judge_iter1" / "choices.parquet").exists() else "oracle"
-    vectors = schema.from_fixed_list(pq.read_table(root / part / "embed" / "embeddings.parquet").column(schema.EMBEDDING))
+    vectors = stored_vectors(root / part / "embed")
     table = pq.read_table(root / part / "judge_iter1" / "choices.parquet")
     rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
     truth = OracleJudge(labels).triplets(rows)
@@ -141,9 +141,9 @@ def granularity(args, labels: np.ndarray, root: Path, include_llm: bool) -> dict
     cfg = job_config(args, "oracle")
     run = RunDir(cfg.run.dir)
     final = max((root / "oracle").glob("embed*"), key=lambda p: p.name)  # embed_iterN after embed
-    vectors = schema.from_fixed_list(pq.read_table(final / "embeddings.parquet").column(schema.EMBEDDING))
+    vectors = stored_vectors(final)
     texts = pq.read_table(root / "oracle" / "corpus" / "texts.parquet").column(schema.TEXT).to_pylist()
-    upstream = Stage(final.name, final, json.loads((final / "manifest.json").read_text())["fingerprint"])
+    upstream = Stage.finished(final)
     out = {"true_k": int(len(set(labels))), "embeddings": str(final)}
     judges = {"oracle": OracleJudge(labels)}
     if include_llm:

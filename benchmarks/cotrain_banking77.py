@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import pandas as pd

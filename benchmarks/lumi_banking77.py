@@ -29,6 +29,7 @@ from llmclust.clustering import cluster_over_seeds
 from llmclust.evaluation import read_ground_truth, scores, summarize
 from llmclust.job import load_job_config
 from llmclust.methods import LumiClusterer
+from llmclust.pipeline import stored_vectors
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
@@ -108,10 +109,9 @@ def main(argv=None):
                                         f"clustering.n_clusters={classes}", *args.overrides])
 
     model = LumiClusterer(cfg).fit()
-    embeddings = pq.read_table(run_dir / "embed" / "embeddings.parquet").column(schema.EMBEDDING)
     ids = pq.read_table(run_dir / "corpus" / "texts.parquet").column(schema.ID).combine_chunks()
     truth = read_ground_truth(cfg.evaluation, cfg.corpus, ids)
-    baseline = mean_scores(schema.from_fixed_list(embeddings), truth, cfg)
+    baseline = mean_scores(stored_vectors(run_dir / "embed"), truth, cfg)
     result = {
         "n": len(truth), "k": classes, "subset": (f"stratified: {args.limit} of 3080 texts, {classes} of 77 intents, equal share per intent"
                                           if args.limit else "full test.csv"),

@@ -71,6 +71,12 @@ def embed_stage(run: RunDir, cfg, table: pa.Table, upstream: Stage, name: str = 
     return parts.read_vectors(parts.count()), stage
 
 
+def stored_vectors(stage_dir: Path) -> np.ndarray:
+    """The vectors a finished embed stage holds, e.g. ``<run dir>/embed`` (reports, benchmarks)."""
+    parts = Stage.finished(stage_dir).parts()
+    return parts.read_vectors(parts.count())
+
+
 def neighbours_stage(run: RunDir, cfg, vectors: np.ndarray, upstream: Stage,
                      name: str = "neighbours") -> tuple[np.ndarray, np.ndarray, Stage]:
     stage = run.stage(name, cfg.neighbours, upstream.fingerprint)

@@ -59,6 +59,14 @@ class Stage:
     fingerprint: str
     started: float = field(default_factory=time.time)
 
+    @classmethod
+    def finished(cls, path: Path) -> "Stage":
+        """The finished stage stored in ``path`` (to read its outputs back in reports)."""
+        file = Path(path) / MANIFEST
+        if not file.exists():
+            raise FileNotFoundError(f"{path} holds no finished stage (no {MANIFEST}); run the job that writes it first")
+        return cls(Path(path).name, Path(path), json.loads(file.read_text())["fingerprint"])
+
     @property
     def manifest(self) -> dict | None:
         file = self.path / MANIFEST
