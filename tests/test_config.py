@@ -11,6 +11,14 @@ def test_local_yaml_loads_and_overrides_apply():
     assert cfg.corpus.text_column == "text"
 
 
+def test_exponent_without_a_dot_is_a_float():
+    # YAML 1.1 reads 2e-4 as a string; a learning rate written that way must still work
+    cfg = load_job_config("ray_configs/cotrain_local.yaml", ["cotrain.dpo.learning_rate=2e-4"])
+    assert cfg.cotrain.dpo.learning_rate == pytest.approx(2e-4)
+    with pytest.raises(ConfigError, match="learning_rate='fast': expected float"):
+        load_job_config("ray_configs/cotrain_local.yaml", ["cotrain.dpo.learning_rate=fast"])
+
+
 def test_unknown_key_names_the_key_and_valid_keys():
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['clustering.n_cluster'\].*n_clusters"):
         from_dict(JobConfig, {"clustering": {"n_cluster": 3}})
