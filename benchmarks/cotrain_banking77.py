@@ -21,7 +21,9 @@ import platform
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
+from llmclust import schema
 from llmclust.cli import setup_logging
 from llmclust.config import to_dict
 from llmclust.job import load_job_config
@@ -46,6 +48,20 @@ def _read(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _greedy(run: Path, t: int) -> list[str] | None:
+    path = run / f"iter{t}_interpretations" / "candidates.parquet"
+    if not path.exists():
+        return None
+    table = pq.read_table(path, columns=[schema.CANDIDATE, schema.RESPONSE]).to_pydict()
+    return [r for c, r in zip(table[schema.CANDIDATE], table[schema.RESPONSE]) if c == 0]
+
+
+def greedy_changed(run: Path, t: int) -> float | None:
+    """Share of texts whose greedy interpretation differs from the previous iteration's: did DPO move the LLM?"""
+    now, before = _greedy(run, t), _greedy(run, t - 1)
+    return None if now is None or before is None else round(sum(a != b for a, b in zip(now, before)) / len(now), 3)
+
+
 def collect(root: Path, setup: dict) -> dict:
     """The report from whatever the run directories hold (a stopped benchmark still reports what it measured)."""
     report = {"setup": setup, "missing": []}
@@ -54,10 +70,17 @@ def collect(root: Path, setup: dict) -> dict:
                                        "acc_std": baseline["acc_std"], "nmi_std": baseline["nmi_std"]}
     rows = _read(root / "density" / "iterations.json") or []
     report["iterations"] = [{k: v for k, v in r.items() if k not in ("embedder", "adapter")} for r in rows]
+    for row in report["iterations"]:  # every step's loss: with batches of 4 pairs the ends alone are noisy
+        dpo = _read(root / "density" / f"iter{row['iteration']}_dpo" / "manifest.json")
+        if dpo:
+            row["dpo_losses"] = [round(x, 4) for x in dpo["losses"]]
+        if row["iteration"] > 0:
+            row["greedy_changed"] = greedy_changed(root / "density", row["iteration"])
     report["seconds_per_iteration"] = [r["seconds"] for r in rows]
     ablation = _read(root / "random" / "iterations.json") or []
     report["random_preference"] = ablation[1:] and {
-        "acc": ablation[1]["acc"], "nmi": ablation[1]["nmi"], "dpo_loss_start": ablation[0]["dpo_loss_start"],
+        "acc": ablation[1]["acc"], "nmi": ablation[1]["nmi"], "greedy_changed": greedy_changed(root / "random", 1),
+        "dpo_loss_start": ablation[0]["dpo_loss_start"],
         "dpo_loss_end": ablation[0]["dpo_loss_end"], "pairs": ablation[0]["pairs"]} or None
     setup_iterations = setup["cotrain"]["iterations"]
     report["missing"] = ([] if report["baseline"] else ["baseline"]) + \
