@@ -2,7 +2,7 @@
 
     python benchmarks/clusterllm_banking77.py                      # all parts (SmolLM2 on CPU)
     python benchmarks/clusterllm_banking77.py --parts baseline,oracle
-    python benchmarks/clusterllm_banking77.py --parts llm clusterllm.training.steps=100
+    python benchmarks/clusterllm_banking77.py --parts llm clusterllm.training.max_steps=100
 
 Every part runs in its own run directory under --run-root (rerun to resume; finished
 stages are reused) and merges its figures into --out:
@@ -35,10 +35,10 @@ from llmclust.cli import setup_logging
 from llmclust.corpus import load_corpus
 from llmclust.evaluation import read_ground_truth
 from llmclust.job import init_ray, load_job_config
-from llmclust.judges import LLMJudge, OracleJudge
+from llmclust.methods.clusterllm.judges import LLMJudge, OracleJudge
 from llmclust.methods import ClusterLLMClusterer, KMeansClusterer
-from llmclust.methods.clusterllm import granularity_stage
-from llmclust.pipeline import stored_vectors
+from llmclust.methods.clusterllm.stages import granularity_stage
+from llmclust.embedding import stored_vectors
 from llmclust.runs import RunDir, Stage
 
 REPO = Path(__file__).resolve().parents[1]

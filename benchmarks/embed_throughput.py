@@ -28,7 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from llmclust import schema  # noqa: E402
 from llmclust.corpus import CorpusConfig, load_corpus  # noqa: E402
-from llmclust.embedding import EmbeddingConfig, embed_with_ray, pick_device  # noqa: E402
+from llmclust.embedding import EmbeddingConfig, embed_with_ray  # noqa: E402
+from llmclust.models import resolve_device  # noqa: E402
 from llmclust.models import resolve_model  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def time_plain(texts: list[str], cfg: EmbeddingConfig) -> tuple[float, np.ndarra
     import torch
     from sentence_transformers import SentenceTransformer
 
-    device = pick_device(cfg.device)
+    device = resolve_device(cfg.device, "embedding.device")
     if device == "cpu":
         torch.set_num_threads(int(cfg.cpus_per_actor))
     model = SentenceTransformer(resolve_model(cfg.model), device=device)
@@ -94,7 +95,7 @@ def main(argv=None):
     # fp16 on GPU reorders additions: compare loosely; on CPU the two must agree closely
     max_diff = float(np.abs(out - ref).max())
     result = {
-        "n": len(texts), "device": pick_device(args.device), "host": platform.node(), "cpus": os.cpu_count(),
+        "n": len(texts), "device": resolve_device(args.device, "--device"), "host": platform.node(), "cpus": os.cpu_count(),
         "model": cfg.model, "batch_size": cfg.batch_size, "num_actors": cfg.num_actors,
         "cpus_per_actor": cfg.cpus_per_actor, "tokenize_workers": cfg.tokenize_workers,
         "plain_texts_per_s": round(plain, 1), "pipeline_texts_per_s": round(pipe, 1),

@@ -31,7 +31,7 @@ from llmclust.clustering import cluster_over_seeds
 from llmclust.evaluation import read_ground_truth, scores, summarize
 from llmclust.job import load_job_config
 from llmclust.methods import LumiClusterer
-from llmclust.pipeline import stored_vectors
+from llmclust.embedding import stored_vectors
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
@@ -97,7 +97,7 @@ def oracle_label_sweep(run_dir: Path, truth: np.ndarray, vectors: np.ndarray, cf
     ("card arrival"); the others keep SmolLM2's labels. The pooling and KMeans are LUMI's own.
     """
     from llmclust.embedding import SentenceEmbedder
-    from llmclust.pooling import incidence, label_level_pool, text_level_pool
+    from llmclust.methods.lumi.pooling import incidence, label_level_pool, text_level_pool
 
     llm_sets = pq.read_table(run_dir / "lumi_pool" / "pseudo_labels.parquet").column(schema.PSEUDO_LABELS).to_pylist()
     intent_names = [str(t).replace("_", " ") for t in truth]

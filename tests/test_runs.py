@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from llmclust import schema
-from llmclust.pipeline import stored_vectors
+from llmclust.embedding import stored_vectors
 from llmclust.runs import RunDir, Stage
 
 

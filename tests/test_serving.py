@@ -23,28 +23,13 @@ def free_port() -> int:
 
 
 def make_run(run_dir: Path) -> None:
-    """A finished run written by the real stages and ``pipeline.publish``.
-
-    The embedding runs in-process instead of through the Ray Data pool: the served
-    artefacts are the same, and the fixture takes seconds instead of a minute on 2 cores.
-    """
-    from llmclust import pipeline
-    from llmclust.clustering import cluster_over_seeds
-    from llmclust.embedding import SentenceEmbedder
+    """A finished run written by the real job path: the baseline clusterer's ``fit``."""
     from llmclust.job import load_job_config
-    from llmclust.models import resolve_model
-    from llmclust.naming import keyword_names
-    from llmclust.runs import RunDir
+    from llmclust.methods import KMeansClusterer
 
     cfg = load_job_config(None, [f"corpus.path={SMALL_CSV}", f"run.dir={run_dir}",
                                  "clustering.n_clusters=10", "clustering.seeds=[0]"])
-    run = RunDir(run_dir)
-    table, _ = pipeline.corpus_stage(run, cfg)
-    texts = table.column(schema.TEXT).to_pylist()
-    vectors = SentenceEmbedder(cfg.embedding).encode(texts)
-    best = cluster_over_seeds(vectors, cfg.clustering)[0]
-    names = keyword_names(texts, best.labels, cfg.clustering.n_clusters)
-    pipeline.publish(run, cfg, table, best, names, vectors, resolve_model(cfg.embedding.model), None)
+    KMeansClusterer(cfg).fit()
 
 
 @pytest.fixture(scope="module")

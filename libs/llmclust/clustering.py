@@ -7,7 +7,7 @@ faiss' KMeans beyond (a Lloyd step on 1M x 384 is milliseconds on a GPU, seconds
 Example::
 
     runs = cluster_over_seeds(vectors, ClusteringConfig(n_clusters=77, seeds=[0, 1, 2]))
-    best = min(runs, key=lambda r: r.inertia)      # best.labels, best.centers
+    best = best_run(runs)                          # best.labels, best.centers
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.runs import RunDir, Stage, write_table
 
 
 @dataclass
@@ -79,6 +83,30 @@ def cluster_over_seeds(vectors: np.ndarray, cfg: ClusteringConfig, k: int | None
     return [kmeans(vectors, k or cfg.n_clusters, seed, cfg) for seed in cfg.seeds]
 
 
+def best_run(runs: list[KMeansRun]) -> KMeansRun:
+    """The run whose assignments are published: the lowest inertia."""
+    return min(runs, key=lambda r: r.inertia)
+
+
+def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: np.ndarray, upstream: Stage,
+                  name: str = "cluster") -> tuple[list[KMeansRun], Stage]:
+    """KMeans once per seed; labels of every seed kept (for mean/std metrics)."""
+    stage = run.stage(name, cfg, upstream.fingerprint)
+
+    def write(stage: Stage, runs: list[KMeansRun]) -> dict:
+        write_table(stage.file("labels.parquet"), pa.table({schema.SEED_LABELS.format(seed=r.seed): r.labels for r in runs}))
+        np.save(stage.file("centers.npy"), np.stack([r.centers for r in runs]))
+        return {"rows": len(vectors), "k": cfg.n_clusters, "inertia": {r.seed: r.inertia for r in runs}}
+
+    def read(stage: Stage) -> list[KMeansRun]:
+        labels, centers = pq.read_table(stage.file("labels.parquet")), np.load(stage.file("centers.npy"))
+        inertia = stage.manifest["inertia"]
+        return [KMeansRun(s, labels.column(schema.SEED_LABELS.format(seed=s)).to_numpy(), centers[i], inertia[str(s)])
+                for i, s in enumerate(cfg.seeds)]
+
+    return stage.run(lambda: cluster_over_seeds(vectors, cfg), write, read), stage
+
+
 def assign(vectors: np.ndarray, centers: np.ndarray, top: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Nearest ``top`` centres by cosine: (n, top) cluster ids and similarities, best first."""
     c = centers / np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
@@ -86,6 +114,17 @@ def assign(vectors: np.ndarray, centers: np.ndarray, top: int = 2) -> tuple[np.n
     top = min(top, len(centers))
     idx = np.argsort(-sims, axis=1)[:, :top]
     return idx, np.take_along_axis(sims, idx, axis=1)
+
+
+def student_t_assignment(sq_dists, alpha: float = 1.0):
+    """Soft assignment q_ij of points to centres from squared distances (n, k): the Student-t
+    kernel (1 + d_ij / alpha) ** (-(alpha + 1) / 2), normalised over the centres.
+
+    Written with operators only, so it serves numpy arrays (ClusterLLM's entropy) and torch
+    tensors (DEC's differentiable loss) alike.
+    """
+    q = (1.0 + sq_dists / alpha) ** (-(alpha + 1.0) / 2.0)
+    return q / q.sum(-1)[..., None]
 
 
 def centroids_of(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

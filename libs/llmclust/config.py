@@ -10,9 +10,14 @@ data, strictly:
 
 All of this happens before any work starts.
 
+A YAML file may start from another one: ``extends: local.yaml`` (a path relative to the
+file) loads that file first and merges this one over it, section by section, so a method's
+config holds only what differs from the shared base.
+
 Example::
 
-    cfg = load_config("ray_configs/local.yaml", ["clustering.n_clusters=77"])
+    data = load_yaml("ray_configs/lumi_local.yaml")      # local.yaml + the lumi section
+    cfg = from_dict(JobConfig, apply_overrides(data, ["clustering.n_clusters=77"]))
 """
 
 from __future__ import annotations
@@ -142,17 +147,40 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
     return data
 
 
-def load_yaml(path: str | Path) -> dict:
+EXTENDS = "extends"
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``override`` over ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """A YAML config file as plain data, with its ``extends:`` chain merged in."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
             f"config file {str(path)!r} not found; pass --config with one of the files in "
             "ray_configs/ (e.g. ray_configs/local.yaml)"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
-    return data
+    base = data.pop(EXTENDS, None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: {EXTENDS}={base!r}: expected the path of another YAML file, e.g. local.yaml")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen:
+        raise ConfigError(f"{path}: {EXTENDS} chain loops back to {base_path}")
+    return merge(load_yaml(base_path, (*_seen, path.resolve())), data)
 
 
 def to_dict(cfg: Any) -> dict:

@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,9 @@ import pyarrow.parquet as pq
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.runs import RunDir, Stage, write_table
+
+log = logging.getLogger(__name__)
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
@@ -223,8 +228,33 @@ def load_corpus(cfg: CorpusConfig) -> CorpusResult:
     return clean(read_raw(cfg), cfg)
 
 
-def write_parquet(table: pa.Table, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-    return path
+def _source_fingerprint(cfg: CorpusConfig, texts: list[str] | None) -> list:
+    if texts is not None:
+        return [hashlib.sha256("\x00".join(texts).encode()).hexdigest()]
+    files, _ = shard_files(Path(cfg.path), cfg.format)
+    return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+
+
+def corpus_stage(run: RunDir, cfg: CorpusConfig, texts: list[str] | None = None) -> tuple[pa.Table, Stage]:
+    """Read and clean the corpus (or in-memory ``texts``); rejected rows go to rejected.parquet."""
+    stage = run.stage("corpus", cfg, _source_fingerprint(cfg, texts))
+
+    def compute() -> CorpusResult:
+        if texts is None:
+            return load_corpus(cfg)
+        return clean(pa.table({cfg.text_column: pa.array(texts, pa.string())}), cfg)
+
+    def write(stage: Stage, result: CorpusResult) -> dict:
+        write_table(stage.file("texts.parquet"), result.table)
+        write_table(stage.file("rejected.parquet"), result.rejected)
+        log.info("corpus: %s", result.report)
+        if result.rejected.num_rows:
+            log.warning("corpus: %d rows rejected, listed with reasons in %s",
+                        result.rejected.num_rows, stage.file("rejected.parquet"))
+        return {"rows": result.table.num_rows, "report": result.report}
+
+    def read(stage: Stage) -> CorpusResult:
+        return CorpusResult(pq.read_table(stage.file("texts.parquet")), pq.read_table(stage.file("rejected.parquet")),
+                            stage.manifest["report"])
+
+    return stage.run(compute, write, read).table, stage

@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
-from llmclust.models import resolve_model
+from llmclust.models import resolve_device, resolve_model
+from llmclust.runs import PartWriter, Progress, RunDir, Stage, iter_chunks
 
 log = logging.getLogger(__name__)
-
-TOKEN_IDS = "input_ids"
-TOKEN_MASK = "attention_mask"
-
 
 @dataclass
 class EmbeddingConfig:
@@ -62,16 +60,6 @@ def text_features(model, texts: list[str]) -> dict:
     return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
 
 
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("embedding.device=cuda but no CUDA device is visible; use device=auto or cpu")
-    return device
-
-
 class SentenceEmbedder:
     """A sentence-transformers model that returns normalised float32 numpy vectors."""
 
@@ -80,7 +68,7 @@ class SentenceEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self.cfg = cfg
-        self.device = pick_device(cfg.device)
+        self.device = resolve_device(cfg.device, "embedding.device")
         dtype = cfg.dtype if cfg.dtype != "auto" else ("float16" if self.device == "cuda" else "float32")
         self.model = SentenceTransformer(model_path or resolve_model(cfg.model), device=self.device)
         self.model.max_seq_length = cfg.max_seq_length
@@ -119,7 +107,7 @@ def pad_token_lists(ids) -> dict:
     mask = np.arange(lengths.max()) < lengths[:, None]
     input_ids = np.zeros(mask.shape, np.int64)
     input_ids[mask] = np.concatenate(ids)
-    return {TOKEN_IDS: torch.from_numpy(input_ids), TOKEN_MASK: torch.from_numpy(mask.astype(np.int64))}
+    return {schema.TOKEN_IDS: torch.from_numpy(input_ids), schema.TOKEN_MASK: torch.from_numpy(mask.astype(np.int64))}
 
 
 class TokenizeBatch:
@@ -134,7 +122,7 @@ class TokenizeBatch:
     def __call__(self, batch: dict) -> dict:
         enc = self.tokenizer(list(batch[schema.TEXT]), truncation=True, max_length=self.max_len)
         # unpadded ids only: the model actor pads each batch to its own longest text
-        return {schema.ROW: batch[schema.ROW], TOKEN_IDS: [np.asarray(x, np.int32) for x in enc[TOKEN_IDS]]}
+        return {schema.ROW: batch[schema.ROW], schema.TOKEN_IDS: [np.asarray(x, np.int32) for x in enc[schema.TOKEN_IDS]]}
 
 
 class EncodeBatch:
@@ -143,13 +131,13 @@ class EncodeBatch:
     def __init__(self, cfg: EmbeddingConfig, model_path: str):
         import torch
 
-        if pick_device(cfg.device) == "cpu":
+        if resolve_device(cfg.device, "embedding.device") == "cpu":
             torch.set_num_threads(max(1, int(cfg.cpus_per_actor)))
         self.embedder = SentenceEmbedder(cfg, model_path)
 
     def __call__(self, batch: dict) -> dict:
-        if TOKEN_IDS in batch:
-            features = pad_token_lists(batch[TOKEN_IDS])
+        if schema.TOKEN_IDS in batch:
+            features = pad_token_lists(batch[schema.TOKEN_IDS])
         else:
             features = self.embedder.tokenize(list(batch[schema.TEXT]))
         return {schema.ROW: batch[schema.ROW], schema.EMBEDDING: self.embedder.forward_tokens(features)}
@@ -197,25 +185,47 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
     return out
 
 
-def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts) -> np.ndarray:
-    """Embed every row in checkpointed chunks; ``parts`` is a :class:`runs.PartWriter`.
+def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartWriter) -> np.ndarray:
+    """Embed every row in checkpointed chunks (``parts``); returns the vectors of all rows.
 
     Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output).
     """
-    from llmclust.runs import Progress, iter_chunks
-
     n = table.num_rows
     progress = Progress("embed", n)
     chunks = list(iter_chunks(n, cfg.chunk_rows))
+    out = []
     for index, start, stop in chunks:
-        if parts.has(index):
+        if parts.has(index):  # written by a killed run of the same stage
+            out.append(schema.from_fixed_list(parts.read(index).column(schema.EMBEDDING)))
             progress.update(stop - start)
             continue
         t0 = time.time()
-        vectors = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update)
+        out.append(embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update))
         parts.write(index, pa.table({
             schema.ROW: pa.array(np.arange(start, stop), pa.int64()),
-            schema.EMBEDDING: schema.to_fixed_list(vectors),
+            schema.EMBEDDING: schema.to_fixed_list(out[-1]),
         }))
         log.info("embed chunk %d/%d: %d rows in %.1f s", index + 1, len(chunks), stop - start, time.time() - t0)
-    return parts.read_vectors(len(chunks), schema.EMBEDDING)
+    return np.concatenate(out)
+
+
+def embed_stage(run: RunDir, cfg: EmbeddingConfig, table: pa.Table, upstream: Stage, name: str = "embed",
+                model_path: str | None = None) -> tuple[np.ndarray, Stage]:
+    """Embed every text of ``table`` (checkpointed per chunk); ``model_path`` overrides ``cfg.model``."""
+    emb_cfg = replace(cfg, model=model_path) if model_path else cfg
+    # throughput knobs do not change the vectors, so they do not invalidate the stage
+    identity = {"model": emb_cfg.model, "dtype": emb_cfg.dtype, "max_seq_length": emb_cfg.max_seq_length}
+    stage = run.stage(name, identity, upstream.fingerprint)
+    parts = stage.parts()  # the parts are the stage's output: no second copy of the vectors
+    vectors = stage.run(
+        lambda: embed_corpus(table, emb_cfg, parts),
+        lambda stage, v: {"rows": len(v), "dim": int(v.shape[1]), "model": emb_cfg.model, "parts": parts.count()},
+        lambda stage: parts.read_vectors(parts.count()),
+    )
+    return vectors, stage
+
+
+def stored_vectors(stage_dir: Path) -> np.ndarray:
+    """The vectors a finished embed stage holds, e.g. ``<run dir>/embed`` (reports, benchmarks)."""
+    parts = Stage.finished(stage_dir).parts()
+    return parts.read_vectors(parts.count())

@@ -1,7 +1,8 @@
 """Evaluation: ACC (Hungarian matching), NMI and ARI, mean and std over seeds.
 
-Ground truth is read here and only here, and only when ``evaluation.label_column`` is set:
-no clustering stage ever sees it.
+Ground truth is read here and only here, only when ``evaluation.label_column`` is set, and
+once per run (:class:`GroundTruth` keeps it after the first evaluation): no clustering stage
+ever sees it.
 
 Example::
 
@@ -10,11 +11,16 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
 from llmclust.config import expect
+from llmclust.runs import RunDir, Stage, write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,3 +87,36 @@ def read_ground_truth(cfg: EvaluationConfig, corpus_cfg, ids: pa.Array) -> np.nd
     if missing:
         raise ValueError(f"{len(missing)} ids have no ground-truth label in {path} (first: {missing[:5]})")
     return np.asarray([by_id[i] for i in ids.to_pylist()], dtype=object)
+
+
+class GroundTruth:
+    """The labels of the kept corpus rows, read on first use and kept for the run's later stages."""
+
+    def __init__(self, cfg: EvaluationConfig, corpus_cfg, ids: pa.Array):
+        self.cfg, self._corpus_cfg, self._ids, self._labels = cfg, corpus_cfg, ids, None
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:
+            self._labels = read_ground_truth(self.cfg, self._corpus_cfg, self._ids)
+        return self._labels
+
+
+def evaluate_stage(run: RunDir, truth: GroundTruth, runs: list, upstream: Stage, name: str = "evaluate") -> dict | None:
+    """ACC/NMI/ARI of every seed's labels and their mean/std; None when no label column is configured."""
+    if not truth.cfg.enabled:
+        return None
+    stage = run.stage(name, truth.cfg, upstream.fingerprint)
+
+    def compute() -> dict:
+        per_seed = [scores(truth.labels, r.labels) for r in runs]
+        return {**summarize(per_seed), "per_seed": dict(zip(map(str, (r.seed for r in runs)), per_seed))}
+
+    def write(stage: Stage, metrics: dict) -> dict:
+        write_json(stage.file("metrics.json"), metrics)
+        return {"rows": len(runs[0].labels), **{k: v for k, v in metrics.items() if k != "per_seed"}}
+
+    metrics = stage.run(compute, write, lambda stage: stage.read_json("metrics.json"))
+    log.info("evaluation (mean over %d seeds): ACC %.2f ± %.2f, NMI %.2f ± %.2f, ARI %.2f",
+             len(runs), metrics["acc_mean"], metrics["acc_std"], metrics["nmi_mean"], metrics["nmi_std"], metrics["ari_mean"])
+    return metrics

@@ -12,17 +12,16 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from llmclust.clustering import ClusteringConfig
-from llmclust.clusterllm_config import ClusterLLMConfig
 from llmclust.config import apply_overrides, expect, expect_choice, from_dict, load_yaml
 from llmclust.corpus import CorpusConfig
-from llmclust.cotrain import CoTrainConfig
 from llmclust.embedding import EmbeddingConfig
 from llmclust.evaluation import EvaluationConfig
 from llmclust.llm import LLMConfig
-from llmclust.lumi import LumiConfig
+from llmclust.methods import CLUSTERERS
+from llmclust.methods.clusterllm.config import ClusterLLMConfig
+from llmclust.methods.cotrain.config import CoTrainConfig
+from llmclust.methods.lumi.config import LumiConfig
 from llmclust.neighbours import NeighboursConfig
-
-METHODS = ["baseline", "lumi", "clusterllm", "cotrain"]
 
 
 @dataclass
@@ -61,7 +60,7 @@ class JobConfig:
     cotrain: CoTrainConfig = field(default_factory=CoTrainConfig)
 
     def __post_init__(self):
-        expect_choice("method", self.method, METHODS)
+        expect_choice("method", self.method, list(CLUSTERERS))
 
 
 def load_job_config(path: str | None = None, overrides: Iterable[str] = ()) -> JobConfig:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.runs import RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +122,17 @@ def from_table(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     ids = table.column(schema.NEIGHBOURS).combine_chunks().values.to_numpy().reshape(n, -1)
     sims = table.column(schema.SCORES).combine_chunks().values.to_numpy().reshape(n, -1)
     return ids, sims
+
+
+def neighbours_stage(run: RunDir, cfg: NeighboursConfig, vectors: np.ndarray, upstream: Stage,
+                     name: str = "neighbours") -> tuple[np.ndarray, np.ndarray, Stage]:
+    """Top-k neighbours of every row, stored as neighbours.parquet."""
+    stage = run.stage(name, cfg, upstream.fingerprint)
+
+    def write(stage: Stage, found: tuple[np.ndarray, np.ndarray]) -> dict:
+        write_table(stage.file("neighbours.parquet"), to_table(*found))
+        return {"rows": len(found[0]), "k": int(found[0].shape[1])}
+
+    ids, sims = stage.run(lambda: knn(vectors, cfg), write,
+                          lambda stage: from_table(pq.read_table(stage.file("neighbours.parquet"))))
+    return ids, sims, stage

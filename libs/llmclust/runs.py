@@ -10,7 +10,9 @@ Layout::
       result.json                    what serving needs: embedder, centroids, assignments
 
 A stage is *done* when its manifest exists and its fingerprint (a hash of the config that
-shaped it and of its inputs' fingerprints) matches; a rerun then skips it. Outputs are
+shaped it and of its inputs' fingerprints) matches; a rerun then skips it. Every stage follows
+one pattern, :meth:`Stage.run`: reuse the stored output when done, else compute it, write it,
+finish, and hand the computed value forward in memory (it is never read back). Outputs are
 written to a temporary name and renamed, so a kill never leaves a half-written file that
 looks finished. Long stages write parts; a resumed stage keeps the parts it already wrote
 for the same fingerprint.
@@ -25,14 +27,18 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from llmclust import schema
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
@@ -83,6 +89,19 @@ class Stage:
     def parts(self) -> "PartWriter":
         return PartWriter(self.path / "parts", self.fingerprint)
 
+    def run(self, compute: Callable[[], T], write: Callable[["Stage", T], dict],
+            read: Callable[["Stage"], T]) -> T:
+        """``read(self)`` when done; else ``compute()``, ``write(self, value)`` -> manifest fields
+        (``rows`` and any counts), finish, and return the computed value itself."""
+        if self.done:
+            return read(self)
+        value = compute()
+        self.finish(**write(self, value))
+        return value
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self.file(name).read_text())
+
     def finish(self, rows: int, **extra: Any) -> dict:
         """Record the stage as done; the manifest is the last file written."""
         manifest = {
@@ -130,18 +149,17 @@ class PartWriter:
     def read_all(self, count: int) -> pa.Table:
         return pa.concat_tables([self.read(i) for i in range(count)])
 
-    def read_vectors(self, count: int, column: str = "embedding") -> np.ndarray:
+    def read_vectors(self, count: int, column: str = schema.EMBEDDING) -> np.ndarray:
         """The (n, d) matrix stored across the first ``count`` parts."""
-        from llmclust.schema import from_fixed_list
-
-        return np.concatenate([from_fixed_list(self.read(i).column(column)) for i in range(count)])
+        return np.concatenate([schema.from_fixed_list(self.read(i).column(column)) for i in range(count)])
 
 
 class RunDir:
     """A job's run directory. ``stage(name, *config)`` returns a :class:`Stage` to run or skip."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        # absolute: stage paths are handed to Ray workers, whose working directory is not ours
+        self.path = Path(path).resolve()
         self.path.mkdir(parents=True, exist_ok=True)
 
     def stage(self, name: str, *fingerprint_parts: Any) -> Stage:

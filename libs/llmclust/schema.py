@@ -19,6 +19,8 @@ REASON = "reason"  # why a row was rejected by the corpus stage
 
 # embedding / neighbours
 EMBEDDING = "embedding"  # fixed-size list<float32>, L2-normalised
+TOKEN_IDS = "input_ids"  # ragged token ids handed from tokenizer actors to model actors
+TOKEN_MASK = "attention_mask"
 NEIGHBOURS = "neighbours"  # list<int64> of ROW positions, nearest first, self excluded
 SCORES = "scores"  # list<float32> cosine similarities matching NEIGHBOURS
 
@@ -28,12 +30,23 @@ CLUSTER_NAME = "cluster_name"
 SIZE = "size"
 CENTROID = "centroid"  # fixed-size list<float32> in the final embedder's space
 SCORE = "score"  # cosine similarity of a text to its cluster centre
+SEED_LABELS = "seed_{seed}"  # cluster/labels.parquet: one label column per KMeans seed
 
 # LLM stages
 PROMPT = "prompt"
 RESPONSE = "response"
+RETRIED = "retried"  # bool: the first answer was unparseable and the row was asked again
+FIRST_RESPONSE = "first_response"  # the answers before that retry (with llm.save_prompts)
+INDEX = "index"  # Ray batches of the LLM stage: position of the chat in the stage
+CHAT = "chat"  # ... the chat as JSON
+ANSWERS = "answers"  # ... the answers as JSON
+ERROR = "error"  # ... the backend error of the row ("" when fine)
+
+# LUMI
 PSEUDO_LABEL = "pseudo_label"
 PSEUDO_LABELS = "pseudo_labels"
+LABEL_POOLED = "label_pooled"  # h: label-level pooled vector
+TEXT_POOLED = "text_pooled"  # r: Jaccard text-level pooled vector
 
 # ClusterLLM: triplets (anchor, choice 1, choice 2) and pairs, as ROW positions, and judgments
 ANCHOR = "anchor"
@@ -48,9 +61,11 @@ SAME = "same"  # int8: 1 same category, 0 different, -1 unanswered
 # co-training: interpretations and preference pairs
 CANDIDATE = "candidate"  # int: 0 = the greedy interpretation, 1..M = the sampled ones
 INTERPRETATION = "interpretation"  # parsed "Reasoning: ... Keywords: ..." text ("" when unparseable)
-DENSITY = "density"  # mean distance of a candidate to its nearest KMeans centre (lower = denser)
+VALID = "valid"  # bool: the candidate parsed (else the text stands in for it)
 CHOSEN = "chosen"  # preferred interpretation of a DPO pair
 REJECTED = "rejected"  # dispreferred interpretation of a DPO pair
+CHOSEN_CANDIDATE = "chosen_candidate"  # CANDIDATE number of CHOSEN
+REJECTED_CANDIDATE = "rejected_candidate"  # CANDIDATE number of REJECTED
 
 
 class SchemaError(ValueError):

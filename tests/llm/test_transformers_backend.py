@@ -4,7 +4,8 @@ import pytest
 
 from llmclust.llm import LLMConfig, SamplingParams, generate_stage, make_backend
 from llmclust.llm.parsers import parse_label
-from llmclust.llm.transformers_backend import dequantised_dir, load_causal_lm
+from llmclust.llm.transformers_backend import load_causal_lm
+from llmclust.models import dequantised_dir
 from llmclust.models import resolve_model
 from llmclust.runs import RunDir
 

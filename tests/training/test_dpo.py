@@ -1,9 +1,12 @@
+import json
 import math
+from pathlib import Path
 
 import pytest
 
 from llmclust.config import ConfigError
-from llmclust.training.dpo import DPOTrainConfig, train_dpo, trainable_model_dir
+from llmclust.models import model_weights
+from llmclust.training.dpo import DPOTrainConfig, train_dpo, worker_config
 
 
 def _pair(text, good, bad):
@@ -25,17 +28,31 @@ def test_config_errors_name_the_key():
         DPOTrainConfig(deepspeed="x.json")
 
 
+def test_workers_get_the_deepspeed_json_not_its_relative_path(tmp_path, monkeypatch):
+    """Ray Train moves each worker into its own working directory: a relative DeepSpeed path
+    checked again there failed. The driver reads the JSON and hands over its contents."""
+    (tmp_path / "zero2.json").write_text(json.dumps({"zero_optimization": {"stage": 2}}))
+    monkeypatch.chdir(tmp_path)
+    cfg = DPOTrainConfig(use_gpu=True, deepspeed="zero2.json")
+    config = worker_config(PAIRS, str(tmp_path), "", cfg)
+    monkeypatch.chdir(tmp_path.parent)  # where the worker runs, zero2.json is not reachable
+    assert DPOTrainConfig(**config["dpo"]).deepspeed == ""
+    assert config["deepspeed"] == {"zero_optimization": {"stage": 2}}
+    assert Path(config["model_dir"]).is_absolute()
+
+
 @pytest.mark.slow
 def test_two_lora_dpo_steps_on_smollm2_change_the_adapter(ray_cluster, tmp_path):
     from safetensors.torch import load_file
 
-    model_dir = trainable_model_dir("SmolLM2-135M-Instruct")
+    model_dir = model_weights("SmolLM2-135M-Instruct")
     cfg = DPOTrainConfig(max_steps=2, batch_size=2, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"],
                          learning_rate=5e-3, max_length=96)
     result = train_dpo(PAIRS, model_dir, "", cfg, tmp_path / "it1")
     assert result["steps"] == 2 and len(result["losses"]) == 2
     assert math.isclose(result["loss_start"], math.log(2), abs_tol=1e-3)  # policy == reference at step 1
     weights = load_file(f"{result['adapter']}/adapter_model.safetensors")
+    assert not (Path(result["adapter"]) / "ref").exists()  # only the trained adapter, not trl's reference copy
     lora_b = [w for name, w in weights.items() if "lora_B" in name]
     assert lora_b and any(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: training moved it
     assert result["loss_end"] < result["loss_start"]

@@ -30,7 +30,7 @@ def test_ray_train_run_changes_weights_and_lowers_loss(ray_cluster, small_csv, t
     tuples = [(by_class[c][0], by_class[c][1], by_class[classes[(i + 1) % len(classes)]][2])
               for i, c in enumerate(classes[:8])]
     base = resolve_model("all-MiniLM-L6-v2")
-    cfg = TrainerConfig(steps=3, batch_size=4, lr=1e-4, warmup_fraction=0.0, num_workers=2,
+    cfg = TrainerConfig(max_steps=3, batch_size=4, learning_rate=1e-4, warmup_fraction=0.0, num_workers=2,
                         cpus_per_worker=1, checkpoint_every=2)
     result = train_embedder(tuples, TripletInfoNCELoss(0.05), base, tmp_path / "model", cfg, tmp_path / "ray")
 

@@ -49,9 +49,7 @@ from llmclust.runs import Progress, RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
 
-ANSWERS = "answers.parquet"
-RETRIED = "retried"
-FIRST_RESPONSE = "first_response"
+ANSWERS_FILE = "answers.parquet"
 MAX_ERRORS_REPORTED = 5
 
 
@@ -97,16 +95,16 @@ class GenerateBatch:
         self.backend, self.params = make_backend(cfg), params
 
     def __call__(self, batch: dict) -> dict:
-        chats = [json.loads(c) for c in batch["chat"]]
+        chats = [json.loads(c) for c in batch[schema.CHAT]]
         answers, errors = generate_tolerant(self.backend, chats, self.params)
-        return {"index": batch["index"], "answers": np.array([json.dumps(a) for a in answers]),
-                "error": np.array(errors, dtype=object)}
+        return {schema.INDEX: batch[schema.INDEX], schema.ANSWERS: np.array([json.dumps(a) for a in answers]),
+                schema.ERROR: np.array(errors, dtype=object)}
 
 
 def _batches_with_ray(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig) -> Iterator[tuple[list[int], list, list]]:
     import ray
 
-    items = [{"index": i, "chat": json.dumps(c)} for i, c in chats.items()]
+    items = [{schema.INDEX: i, schema.CHAT: json.dumps(c)} for i, c in chats.items()]
     ds = ray.data.from_items(items).map_batches(
         GenerateBatch, fn_constructor_args=(cfg, params), batch_size=cfg.batch_size,
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors), num_cpus=cfg.cpus_per_actor,
@@ -114,7 +112,7 @@ def _batches_with_ray(chats: dict[int, Chat], params: SamplingParams, cfg: LLMCo
         batch_format="numpy",
     )
     for out in ds.iter_batches(batch_format="numpy", batch_size=None):
-        yield out["index"].tolist(), [json.loads(a) for a in out["answers"]], list(out["error"])
+        yield out[schema.INDEX].tolist(), [json.loads(a) for a in out[schema.ANSWERS]], list(out[schema.ERROR])
 
 
 def _batches_in_process(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig,
@@ -186,8 +184,8 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     by default the backend of ``cfg`` runs in a Ray actor pool.
     """
     stage = run.stage(name, *_stage_fingerprint(chats, params, cfg, parse), upstream.fingerprint)
-    if stage.done and stage.file(ANSWERS).exists():
-        answers = [list(a) for a in pq.read_table(stage.file(ANSWERS)).column(schema.RESPONSE).to_pylist()]
+    if stage.done and stage.file(ANSWERS_FILE).exists():
+        answers = [list(a) for a in pq.read_table(stage.file(ANSWERS_FILE)).column(schema.RESPONSE).to_pylist()]
         parsed = _parse_all(answers, parse)
         manifest = stage.manifest
         return GenerationResult(answers, parsed, manifest.get("parse_failures", 0), 0, 0.0, manifest, stage)
@@ -209,11 +207,11 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     retried = np.zeros(len(chats), bool)
     retried[failed] = True
     columns = {schema.ROW: pa.array(np.arange(len(chats)), pa.int64()), schema.RESPONSE: pa.array(answers),
-               RETRIED: pa.array(retried)}
+               schema.RETRIED: pa.array(retried)}
     if cfg.save_prompts:
         columns[schema.PROMPT] = pa.array([json.dumps(c, ensure_ascii=False) for c in chats])
-        columns[FIRST_RESPONSE] = pa.array([first[i] for i in range(len(chats))])
-    write_table(stage.file(ANSWERS), pa.table(columns))
+        columns[schema.FIRST_RESPONSE] = pa.array([first[i] for i in range(len(chats))])
+    write_table(stage.file(ANSWERS_FILE), pa.table(columns))
     manifest = stage.finish(
         len(chats), model=gen.model_id, calls=gen.calls, cache_hits=gen.cache_hits, llm_seconds=round(gen.seconds, 3),
         retried=len(failed), parse_failures=failures, parse_failure_rate=round(failures / max(total, 1), 4),
@@ -221,7 +219,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     )
     if failures:
         log.warning("llm %s: %d of %d answers unparseable after one retry (%.1f%%); they are listed in %s",
-                    name, failures, total, 100 * failures / max(total, 1), stage.file(ANSWERS))
+                    name, failures, total, 100 * failures / max(total, 1), stage.file(ANSWERS_FILE))
     if gen.errors:
         log.warning("llm %s: %d prompts failed in the backend (first: %s); a rerun retries them",
                     name, len(gen.errors), gen.errors[0])

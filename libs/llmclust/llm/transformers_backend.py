@@ -1,10 +1,7 @@
 """Transformers backend: batched ``generate`` with left padding, on CPU or GPU.
 
-``load_causal_lm`` is shared with training code (DPO): it resolves the model (a local folder,
-a ``.gguf`` file or the embedded default ``SmolLM2-135M-Instruct``), and de-quantises a GGUF
-file once into ``$LLMCLUST_CACHE`` (default ``~/.cache/llmclust``)/``<name>-dequantised/``.
-Loading that folder takes seconds instead of ~34 s, and the Trainer accepts it (it refuses
-models that still carry a GGUF quantisation flag).
+``load_causal_lm`` loads any model :func:`llmclust.models.model_weights` resolves (a local
+folder, a ``.gguf`` file de-quantised once, or the embedded default ``SmolLM2-135M-Instruct``).
 
 Example::
 
@@ -15,58 +12,12 @@ Example::
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
 from llmclust.llm.backends import model_id
 from llmclust.llm.base import Chat, SamplingParams
-from llmclust.models import resolve_model
-
-log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("LLMCLUST_CACHE", Path.home() / ".cache" / "llmclust"))
-
-
-def dequantised_dir(gguf_path: str) -> Path:
-    """A normal model folder for ``gguf_path``, de-quantised and saved on first use."""
-    gguf = Path(gguf_path)
-    target = cache_root() / f"{gguf.stem}-dequantised"
-    if (target / "config.json").exists():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    t0 = time.time()
-    log.info("de-quantising %s once (about 30 s on 2 cores) -> %s", gguf, target)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    # the GGUF flag makes the Trainer refuse the model and is wrong once the weights are floats
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None  # save_pretrained refuses a model that still has its GGUF quantizer
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    try:
-        tmp.rename(target)  # atomic: a concurrent process either sees nothing or the whole folder
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
-    log.info("de-quantised in %.1f s", time.time() - t0)
-    return target
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"llm.device={device} but no CUDA device is visible; use llm.device=auto or cpu")
-    return device
+from llmclust.models import model_weights, resolve_device
 
 
 def resolve_dtype(dtype: str, device: str):
@@ -84,10 +35,8 @@ def load_causal_lm(model: str, device: str = "auto", dtype: str = "auto", adapte
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = resolve_model(model)
-    if path.endswith(".gguf"):
-        path = str(dequantised_dir(path))
-    device = resolve_device(device)
+    path = model_weights(model)
+    device = resolve_device(device, "llm.device")
     lm = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, device)).to(device)
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tokenizer.pad_token is None:

@@ -1,28 +1,35 @@
-"""The contract all three methods share, scikit-learn style.
+"""The contract all methods share, scikit-learn style.
 
-``__init__`` stores the config only; ``fit(texts)`` runs the checkpointed pipeline and
-returns self; learned attributes end in ``_``; ``predict`` embeds new texts with the final
-embedder and assigns each to the nearest cluster centroid.
+``__init__`` stores the config only (``fit`` never changes it); ``fit(texts)`` runs the
+checkpointed pipeline and returns self; learned attributes end in ``_``; ``predict`` embeds
+new texts with the final embedder and assigns each to the nearest of ``cluster_centers_``.
+
+    corpus -> representation (the method's part) -> cluster -> evaluate -> name -> publish
 
 A method overrides :meth:`TextClusterer.representation` (the vectors KMeans runs on) and
-optionally :meth:`TextClusterer.name_clusters`.
+optionally :meth:`TextClusterer.name_clusters`. A method that already clustered its final
+space (co-training clusters every iteration) hands that clustering forward in
+:attr:`Representation.clustered` instead of letting ``fit`` compute it a second time.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
-from llmclust import pipeline, schema
-from llmclust.clustering import assign
+from llmclust import schema
+from llmclust.clustering import KMeansRun, assign, best_run, cluster_stage
 from llmclust.config import to_dict
-from llmclust.embedding import SentenceEmbedder
+from llmclust.corpus import corpus_stage
+from llmclust.embedding import SentenceEmbedder, embed_stage
+from llmclust.evaluation import GroundTruth, evaluate_stage
 from llmclust.job import JobConfig, init_ray
 from llmclust.models import resolve_model
 from llmclust.naming import keyword_names
+from llmclust.publish import publish
 from llmclust.runs import RunDir, Stage
 
 log = logging.getLogger(__name__)
@@ -33,6 +40,15 @@ class NotFittedError(RuntimeError):
 
 
 @dataclass
+class Clustered:
+    """KMeans over the seeds on one space, and its metrics when ground truth is configured."""
+
+    runs: list[KMeansRun]
+    metrics: dict | None
+    stage: Stage
+
+
+@dataclass
 class Representation:
     """What a method hands to clustering: the vectors, and how to embed new texts."""
 
@@ -40,6 +56,8 @@ class Representation:
     stage: Stage  # the stage that produced them (its fingerprint chains on)
     embed_vectors: np.ndarray  # (n, d') the final embedder's vectors of the corpus
     embedder_path: str  # the final embedder (a fine-tuned one for trained methods)
+    n_clusters: int | None = None  # K the method chose (ClusterLLM); None: clustering.n_clusters
+    clustered: Clustered | None = None  # the method clustered ``vectors`` already
 
 
 class TextClusterer:
@@ -61,37 +79,50 @@ class TextClusterer:
         run = RunDir(cfg.run.dir)
         run.save_config(to_dict(cfg))
         init_ray(cfg.ray)
-        table, corpus = pipeline.corpus_stage(run, cfg, texts)
+        table, corpus = corpus_stage(run, cfg.corpus, texts)
+        self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
         rep = self.representation(run, table, corpus)
-        runs, cluster = pipeline.cluster_stage(run, cfg, rep.vectors, rep.stage)
-        best = min(runs, key=lambda r: r.inertia)
-        names = self.name_clusters(run, table, best.labels, cfg.clustering.n_clusters)
-        metrics = pipeline.evaluate_stage(run, cfg, table, runs, cluster)
-        centroids = pipeline.publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, metrics)
+        clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
+        best = best_run(clustered.runs)
+        k = len(best.centers)
+        names = self.name_clusters(run, table, best.labels, k)
+        centroids = publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, clustered.metrics)
         self.labels_ = best.labels
-        self.cluster_centers_ = best.centers
+        self.cluster_centers_ = centroids  # what predict assigns to: the final embedder's space
+        self.space_centers_ = best.centers  # KMeans centres in the space the method clustered in
+        self.n_clusters_ = k
         self.cluster_names_ = names
-        self.centroids_ = centroids
         self.embedder_path_ = rep.embedder_path
         self.ids_ = table.column(schema.ID).to_pylist()
-        self.metrics_ = metrics
+        self.metrics_ = clustered.metrics
         self.run_dir_ = run.path
-        log.info("%s: %d texts in %d clusters; outputs in %s", self.method, len(best.labels), len(names), run.path)
+        self._embedder_cache = None
+        log.info("%s: %d texts in %d clusters; outputs in %s", self.method, len(best.labels), k, run.path)
         return self
 
     def fit_predict(self, texts: list[str] | None = None) -> np.ndarray:
         return self.fit(texts).labels_
 
     def predict(self, texts: list[str]) -> np.ndarray:
-        """Cluster id of each new text: nearest centroid in the final embedder's space."""
-        if not hasattr(self, "centroids_"):
+        """Cluster id of each new text: nearest of ``cluster_centers_`` in the final embedder's space."""
+        if not hasattr(self, "cluster_centers_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(texts) first")
         vectors = self._embedder().encode(list(texts))
-        return assign(vectors, self.centroids_, top=1)[0][:, 0]
+        return assign(vectors, self.cluster_centers_, top=1)[0][:, 0]
+
+    # -- shared by methods ---------------------------------------------------------------
+    def cluster(self, run: RunDir, vectors: np.ndarray, upstream: Stage, prefix: str = "",
+                n_clusters: int | None = None) -> Clustered:
+        """KMeans over the configured seeds (stage ``<prefix>cluster``) and its evaluation."""
+        clustering = self.config.clustering
+        if n_clusters is not None:
+            clustering = replace(clustering, n_clusters=n_clusters)
+        runs, stage = cluster_stage(run, clustering, vectors, upstream, f"{prefix}cluster")
+        return Clustered(runs, evaluate_stage(run, self._truth, runs, stage, f"{prefix}evaluate"), stage)
 
     # -- what methods override -----------------------------------------------------------
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
-        vectors, stage = pipeline.embed_stage(run, self.config, table, corpus)
+        vectors, stage = embed_stage(run, self.config.embedding, table, corpus)
         return Representation(vectors, stage, vectors, resolve_model(self.config.embedding.model))
 
     def name_clusters(self, run: RunDir, table: pa.Table, labels: np.ndarray, k: int) -> list[str]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import torch
 
+from llmclust.clustering import student_t_assignment
+
 
 def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """Student-t kernel similarity of each row of ``z`` (n, d) to each centre (k, d): (n, k)."""
-    sq = torch.cdist(z, centres).pow(2)
-    q = (1.0 + sq / alpha).pow(-(alpha + 1.0) / 2.0)
-    return q / q.sum(dim=1, keepdim=True)
+    return student_t_assignment(torch.cdist(z, centres).pow(2), alpha)
 
 
 def target_distribution(q: torch.Tensor) -> torch.Tensor:

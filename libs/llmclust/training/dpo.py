@@ -7,24 +7,27 @@ the reference pass), a frozen copy of the loaded adapter afterwards (trl adds it
 The adapter is written into the stage folder; the next iteration's generation loads it.
 
 On GPU clusters set ``deepspeed`` to a ZeRO config (``ray_configs/deepspeed_zero2.json``) and
-``use_gpu: true``; the same ``train_func`` runs on every worker.
+``use_gpu: true``; the same ``train_func`` runs on every worker. The driver reads that JSON
+and hands the workers its contents: a worker's working directory is Ray Train's, where a
+relative path means nothing. Only the trained adapter is saved (not trl's frozen "ref" copy).
 
 Example::
 
     pairs = [{"prompt": [{"role": "user", "content": "Text: lost card"}],
               "chosen": [{"role": "assistant", "content": "Keywords: lost card"}],
               "rejected": [{"role": "assistant", "content": "Keywords: weather"}]}]
-    model_dir = trainable_model_dir("SmolLM2-135M-Instruct")
+    model_dir = model_weights("SmolLM2-135M-Instruct")     # llmclust.models
     result = train_dpo(pairs, model_dir, "", DPOTrainConfig(max_steps=1), out_dir)
     result["loss_start"], result["adapter"]
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from llmclust.config import expect
@@ -69,14 +72,6 @@ class DPOTrainConfig:
                "an existing DeepSpeed JSON file, e.g. ray_configs/deepspeed_zero2.json")
 
 
-def trainable_model_dir(model: str) -> str:
-    """A plain transformers folder for ``model``: GGUF files are de-quantised once (LLM layer's cache)."""
-    from llmclust.llm.transformers_backend import dequantised_dir
-
-    path = resolve_model(model)
-    return str(dequantised_dir(path)) if path.endswith(".gguf") else path
-
-
 def require_deepspeed() -> None:
     """DeepSpeed is an optional GPU extra: fail with the install command when it is missing."""
     try:
@@ -99,7 +94,7 @@ def train_func(config: dict) -> None:
     cfg = DPOTrainConfig(**config["dpo"])
     if not cfg.use_gpu:
         torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
-    if cfg.deepspeed:
+    if config["deepspeed"]:
         require_deepspeed()
     tokenizer = AutoTokenizer.from_pretrained(config["model_dir"])
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
@@ -116,7 +111,7 @@ def train_func(config: dict) -> None:
             per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
             max_steps=cfg.max_steps or -1, num_train_epochs=1, max_length=cfg.max_length,
             logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=not cfg.use_gpu,
-            bf16=cfg.use_gpu, deepspeed=cfg.deepspeed or None, disable_tqdm=True, dataloader_num_workers=0,
+            bf16=cfg.use_gpu, deepspeed=config["deepspeed"], disable_tqdm=True, dataloader_num_workers=0,
         )
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(config["pairs"]),
                              processing_class=tokenizer, peft_config=peft_config)
@@ -127,10 +122,17 @@ def train_func(config: dict) -> None:
         checkpoint = None
         if ray.train.get_context().get_world_rank() == 0:
             adapter_dir = Path(scratch) / "adapter"
-            trainer.model.save_pretrained(adapter_dir)
+            trainer.model.save_pretrained(adapter_dir, selected_adapters=["default"])  # not trl's "ref" copy
             tokenizer.save_pretrained(adapter_dir)
             checkpoint = ray.train.Checkpoint.from_directory(str(adapter_dir))
         ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def worker_config(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConfig) -> dict:
+    """What every worker gets: plain data only, every path absolute, the DeepSpeed JSON's contents."""
+    deepspeed = json.loads(Path(cfg.deepspeed).read_text()) if cfg.deepspeed else None
+    return {"dpo": asdict(replace(cfg, deepspeed="")), "deepspeed": deepspeed, "pairs": pairs,
+            "model_dir": resolve_model(model_dir), "adapter": str(Path(adapter).resolve()) if adapter else ""}
 
 
 def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConfig, out_dir: str | Path) -> dict:
@@ -148,7 +150,7 @@ def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConf
     out_dir = Path(out_dir).resolve()
     trainer = TorchTrainer(
         train_func,
-        train_loop_config={"dpo": asdict(cfg), "pairs": pairs, "model_dir": model_dir, "adapter": adapter},
+        train_loop_config=worker_config(pairs, model_dir, adapter, cfg),
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
         run_config=RunConfig(storage_path=str(out_dir / "ray_train"), name="dpo"),

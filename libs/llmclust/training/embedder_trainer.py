@@ -1,9 +1,12 @@
 """Fine-tune a sentence-transformers embedder on tuples of texts as a Ray Train job.
 
-Generic on purpose: any loss callable that takes the list of per-column embeddings of a
-batch (``loss([emb_col0, emb_col1, ...]) -> scalar``) and any list of equally long text
-tuples. Each worker of a ``TorchTrainer`` (DDP: gloo on CPU, nccl on GPU) takes its
-rank's share of the tuples; one forward pass embeds all columns of a batch at once.
+The one training loop for every embedder update (ClusterLLM's triplets, co-training's
+contrastive + DEC objective). Generic on purpose: any loss module that takes the list of
+per-column embeddings of a batch (``loss([emb_col0, emb_col1, ...]) -> scalar``), with
+trainable parameters of its own if it needs them (DEC's centres), and any list of equally
+long text tuples. Each worker of a ``TorchTrainer`` (DDP: gloo on CPU, nccl on GPU) takes
+its rank's share of the tuples; one forward pass embeds all columns of a batch at once (in
+train mode, so a text repeated in two columns gets two dropout views).
 
 Checkpoints (the model, the optimiser, the step and the loss of every step) are written
 every ``checkpoint_every`` steps under the storage folder; a killed job started again on
@@ -18,7 +21,7 @@ Example::
     from llmclust.training.triplet_infonce import TripletInfoNCELoss
     result = train_embedder([("lost card", "card missing", "top up failed")] * 8,
                             TripletInfoNCELoss(0.05), "/path/to/all-MiniLM-L6-v2",
-                            "/tmp/out/model", TrainerConfig(steps=2, batch_size=4), "/tmp/out/ray")
+                            "/tmp/out/model", TrainerConfig(max_steps=2, batch_size=4), "/tmp/out/ray")
     result.losses        # one loss per step
 """
 
@@ -32,12 +35,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from llmclust.config import expect
+from llmclust.config import expect, expect_choice
 from llmclust.embedding import text_features
+from llmclust.models import resolve_model
 from llmclust.runs import Progress
 
 log = logging.getLogger(__name__)
@@ -45,12 +48,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainerConfig:
-    steps: int = 200  # optimiser steps in total (over all epochs)
+    max_steps: int = 200  # optimiser steps in total (over all epochs)
     batch_size: int = 32  # tuples per step per worker
-    lr: float = 2e-5  # peak learning rate (AdamW), after a linear warm-up
-    warmup_fraction: float = 0.1  # of the steps; then a linear decay to zero
+    learning_rate: float = 2e-5  # peak learning rate (AdamW)
+    lr_schedule: str = "linear"  # linear: warm-up then linear decay to zero | constant
+    warmup_fraction: float = 0.1  # of the steps (linear schedule)
     weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0  # 0: no clipping
     max_seq_length: int = 64  # tokens per text while training (short texts: faster steps)
     num_workers: int = 1  # Ray Train workers (DDP processes)
     cpus_per_worker: float = 2  # also the torch threads of a CPU worker
@@ -59,12 +63,13 @@ class TrainerConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for key in ("steps", "batch_size", "num_workers", "checkpoint_every", "max_seq_length"):
+        for key in ("max_steps", "batch_size", "num_workers", "checkpoint_every", "max_seq_length"):
             expect(getattr(self, key) > 0, key, getattr(self, key), "a positive integer")
-        expect(self.lr > 0, "lr", self.lr, "a positive learning rate, e.g. 2e-5")
+        expect(self.learning_rate > 0, "learning_rate", self.learning_rate, "a positive learning rate, e.g. 2e-5")
+        expect_choice("lr_schedule", self.lr_schedule, ["linear", "constant"])
         expect(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "a fraction in [0, 1)")
         expect(self.weight_decay >= 0, "weight_decay", self.weight_decay, "0 or more")
-        expect(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "a positive number")
+        expect(self.max_grad_norm >= 0, "max_grad_norm", self.max_grad_norm, "0 (no clipping) or a positive number")
         expect(self.cpus_per_worker > 0, "cpus_per_worker", self.cpus_per_worker, "a positive number")
 
 
@@ -74,6 +79,7 @@ class TrainResult:
     losses: list[float]  # rank 0's batch loss at every step
     seconds: float
     steps: int
+    rows: int  # training tuples
     settings: dict = field(default_factory=dict)
 
 
@@ -85,7 +91,9 @@ def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
     return order[position * batch:(position + 1) * batch]
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
+def _lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    if schedule == "constant":
+        return 1.0
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
@@ -112,27 +120,31 @@ def train_func(config: dict) -> None:
         with checkpoint.as_directory() as folder:
             model = SentenceTransformer(os.path.join(folder, "model"), device="cpu")
             optimizer_state = torch.load(os.path.join(folder, "optimizer.pt"))
+            loss_state = torch.load(os.path.join(folder, "loss.pt"))
             state = json.loads(Path(folder, "state.json").read_text())
     else:
         model = SentenceTransformer(config["model_path"], device="cpu")
-        optimizer_state = None
+        optimizer_state = loss_state = None
     model.max_seq_length = cfg.max_seq_length
     model.train()
     # find_unused_parameters: a backbone's pooler may not feed the sentence embedding
     ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    device = ray.train.torch.get_device()
+    loss_fn: torch.nn.Module = config["loss"].to(device)
+    if loss_state:
+        loss_fn.load_state_dict(loss_state)
+    loss_params = list(loss_fn.parameters())  # e.g. DEC's centres; not inside DDP, so averaged by hand
+    optimizer = torch.optim.AdamW([*model.parameters(), *loss_params], lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if optimizer_state:
         optimizer.load_state_dict(optimizer_state)
-    warmup = int(cfg.warmup_fraction * cfg.steps)
+    warmup = int(cfg.warmup_fraction * cfg.max_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, cfg.steps, warmup), last_epoch=state["step"] - 1)
-    loss_fn: Callable = config["loss"]
+        optimizer, lambda s: _lr_factor(s, cfg.max_steps, warmup, cfg.lr_schedule), last_epoch=state["step"] - 1)
     tuples = config["tuples"][rank::world]
     columns = len(tuples[0])
-    device = ray.train.torch.get_device()
-    progress = Progress(f"train worker {rank} steps", cfg.steps - state["step"], every=30)
+    progress = Progress(f"train worker {rank} steps", cfg.max_steps - state["step"], every=30)
 
-    for step in range(state["step"], cfg.steps):
+    for step in range(state["step"], cfg.max_steps):
         rows = [tuples[i] for i in batch_indices(len(tuples), cfg.batch_size, step, cfg.seed)]
         # one padded forward pass for all columns: column-major, split back afterwards
         features = text_features(model, [row[c] for c in range(columns) for row in rows])
@@ -141,17 +153,22 @@ def train_func(config: dict) -> None:
         loss = loss_fn(list(embeddings.split(len(rows))))
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        if world > 1:
+            for param in loss_params:
+                torch.distributed.all_reduce(param.grad)
+                param.grad /= world
+        if cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         state["losses"].append(float(loss.detach()))
         state["step"] = step + 1
         progress.update(1)
-        if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
-            _report(model, optimizer, state, rank)
+        if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.max_steps:
+            _report(model, loss_fn, optimizer, state, rank)
 
 
-def _report(model, optimizer, state: dict, rank: int) -> None:
+def _report(model, loss_fn, optimizer, state: dict, rank: int) -> None:
     """Every worker reports; rank 0 attaches the checkpoint (the DDP replicas are identical)."""
     import ray.train
     import torch
@@ -163,11 +180,12 @@ def _report(model, optimizer, state: dict, rank: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         model.save(os.path.join(folder, "model"))
         torch.save(optimizer.state_dict(), os.path.join(folder, "optimizer.pt"))
+        torch.save(loss_fn.state_dict(), os.path.join(folder, "loss.pt"))
         Path(folder, "state.json").write_text(json.dumps(state))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
-def train_embedder(tuples: list[tuple[str, ...]], loss: Callable, model_path: str, out_dir: str | Path,
+def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir: str | Path,
                    cfg: TrainerConfig, storage: str | Path, name: str = "train") -> TrainResult:
     """Run the Ray Train job; the fine-tuned sentence-transformers folder lands in ``out_dir``."""
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
@@ -183,7 +201,8 @@ def train_embedder(tuples: list[tuple[str, ...]], loss: Callable, model_path: st
     start = time.time()
     trainer = TorchTrainer(
         train_func,
-        train_loop_config={"trainer": asdict(cfg), "model_path": str(model_path),
+        # resolved here: a relative path means nothing in a worker's own working directory
+        train_loop_config={"trainer": asdict(cfg), "model_path": resolve_model(str(model_path)),
                            "tuples": [tuple(t) for t in tuples], "loss": loss},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
@@ -191,7 +210,7 @@ def train_embedder(tuples: list[tuple[str, ...]], loss: Callable, model_path: st
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
     )
     log.info("training the embedder: %d tuples, %d steps of %d on %d worker(s)",
-             len(tuples), cfg.steps, cfg.batch_size, cfg.num_workers)
+             len(tuples), cfg.max_steps, cfg.batch_size, cfg.num_workers)
     result = trainer.fit()
     out_dir = Path(out_dir)
     with result.checkpoint.as_directory() as folder:
@@ -203,4 +222,4 @@ def train_embedder(tuples: list[tuple[str, ...]], loss: Callable, model_path: st
     losses = state["losses"]
     log.info("trained %d steps in %.0f s; loss %.4f -> %.4f; model in %s",
              state["step"], seconds, losses[0], losses[-1], out_dir)
-    return TrainResult(str(out_dir), losses, seconds, state["step"], asdict(cfg))
+    return TrainResult(str(out_dir), losses, seconds, state["step"], len(tuples), asdict(cfg))

@@ -2,7 +2,8 @@
 
 The clustering space is the final embedder's embedding of the final LLM's greedy
 interpretations; new texts are assigned with the final embedder alone (``predict``).
-The iteration loop and its config live in :mod:`llmclust.cotrain`.
+The iteration loop is :mod:`.loop`; the config (``cotrain`` section) :mod:`.config`; the
+LLM's prompts and parser :mod:`.interpretations`; the density preference :mod:`.preference`.
 
 Example::
 
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from llmclust import pipeline
-from llmclust.cotrain import run_cotrain
+from llmclust.embedding import embed_stage
 from llmclust.methods.base import Representation, TextClusterer
+from llmclust.methods.cotrain.loop import run_cotrain
 from llmclust.runs import RunDir, Stage
 
 
@@ -26,8 +27,10 @@ class CoTrainClusterer(TextClusterer):
     method = "cotrain"
 
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
-        result = run_cotrain(run, self.config, table, corpus)
+        result = run_cotrain(run, self.config, table, corpus, self.cluster)
         self.iterations_ = result.iterations
         self.adapter_path_ = result.adapter
-        texts, _ = pipeline.embed_stage(run, self.config, table, result.stage, "final_embed", result.embedder)
-        return Representation(result.vectors, result.stage, texts, result.embedder)
+        # serving embeds raw texts with the final embedder: the corpus in that space
+        texts, _ = embed_stage(run, self.config.embedding, table, result.stage, "final_embed", result.embedder)
+        return Representation(result.vectors, result.stage, texts, result.embedder,
+                              clustered=result.clustered)

@@ -10,7 +10,11 @@ Iteration t (t = 0..iterations), each step a checkpointed stage named ``iter<t>_
    result);
 3. ``prefer``: density (or random) preference pairs;
 4. ``dpo``: LoRA DPO of the LLM on the pairs (Ray Train) -> the adapter of iteration t+1;
-5. ``embedder``: contrastive + DEC fine-tuning (Ray Train) -> the embedder of iteration t+1.
+5. ``embedder``: contrastive + DEC fine-tuning (Ray Train, :mod:`llmclust.training.contrastive_dec`)
+   -> the embedder of iteration t+1.
+
+The last iteration's ``cluster`` / ``evaluate`` are the job's result: the clusterer publishes
+them as they are, without clustering the same space again.
 
 A killed job rerun with the same config skips every finished stage and resumes at the first
 unfinished one. ``iterations.json`` in the run directory holds the per-iteration summary.
@@ -18,63 +22,41 @@ unfinished one. ``iterations.json`` in the run directory holds the per-iteration
 Example::
 
     cfg = load_job_config("ray_configs/cotrain_local.yaml", ["corpus.limit=40"])
-    result = run_cotrain(RunDir(cfg.run.dir), cfg, table, corpus_stage)
-    result.vectors, result.iterations[-1]["acc"]
+    result = run_cotrain(RunDir(cfg.run.dir), cfg, table, corpus_stage, clusterer.cluster)
+    result.clustered.runs, result.iterations[-1]["acc"]
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llmclust import pipeline, schema
-from llmclust.config import expect, expect_choice
-from llmclust.interpretations import interpretation_chats, parse_interpretation
-from llmclust.llm import LLMConfig, SamplingParams, generate_stage
-from llmclust.models import resolve_model
-from llmclust.preference import density_scores, duplicate_matrix, preference_pairs
+from llmclust import schema
+from llmclust.clustering import ClusteringConfig, kmeans
+from llmclust.embedding import embed_stage
+from llmclust.llm import SamplingParams, generate_stage
+from llmclust.methods.cotrain.interpretations import interpretation_chats, parse_interpretation
+from llmclust.methods.cotrain.preference import density_scores, duplicate_matrix, preference_pairs
+from llmclust.models import model_weights, resolve_model
 from llmclust.runs import RunDir, Stage, write_json, write_table
-from llmclust.training.cotrain_embedder import EmbedderTrainConfig, train_embedder
-from llmclust.training.dpo import DPOTrainConfig, train_dpo, trainable_model_dir
+from llmclust.training.contrastive_dec import ContrastiveDECLoss
+from llmclust.training.dpo import train_dpo
+from llmclust.training.embedder_trainer import TrainResult, train_embedder
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class CoTrainConfig:
-    task: str = "intent: banking customer purpose"  # "<task>: <standard>" shown to the LLM
-    iterations: int = 2  # training rounds; interpretations are clustered after each (0 = untrained)
-    temperatures: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5])  # one sampled candidate each (M)
-    max_tokens: int = 64  # new tokens per interpretation
-    density_k: int = 0  # KMeans K of the density step; 0: clustering.n_clusters
-    density_runs: int = 100  # KMeans runs averaged by the density score
-    max_pairs: int = 10_000  # DPO pairs sampled per iteration
-    preference: str = "density"  # density | random (the seed paper's ablation)
-    seed: int = 0
-    dpo: DPOTrainConfig = field(default_factory=DPOTrainConfig)
-    embedder: EmbedderTrainConfig = field(default_factory=EmbedderTrainConfig)
-
-    def __post_init__(self):
-        expect(":" in self.task, "task", self.task, "'<task>: <standard>', e.g. 'intent: banking customer purpose'")
-        expect(self.iterations >= 0, "iterations", self.iterations, "0 or more")
-        expect(len(self.temperatures) > 0 and all(t > 0 for t in self.temperatures), "temperatures",
-               self.temperatures, "a non-empty list of positive temperatures")
-        expect(self.max_tokens >= 8, "max_tokens", self.max_tokens, "an integer >= 8")
-        expect(self.density_k >= 0, "density_k", self.density_k, "0 (clustering.n_clusters) or an integer >= 2")
-        expect(self.density_runs > 0, "density_runs", self.density_runs, "a positive integer")
-        expect(self.max_pairs > 0, "max_pairs", self.max_pairs, "a positive integer")
-        expect_choice("preference", self.preference, ["density", "random"])
-
-
-@dataclass
 class CoTrainResult:
     vectors: np.ndarray  # E_T(x+) of the last iteration: the clustering space
-    stage: Stage  # the stage that produced them
+    clustered: object  # methods.base.Clustered: the last iteration's KMeans runs and metrics
+    stage: Stage  # the stage that produced the clustering space
     embedder: str  # the final embedder
     adapter: str  # the final LoRA adapter ("" when no DPO ran)
     iterations: list[dict]  # per iteration: acc/nmi, DPO and embedder losses, pairs, seconds
@@ -101,7 +83,7 @@ def _generate(run: RunDir, cfg, t: int, texts: list[str], state: _State, last: b
     stages, raw, parsed = [], [], []
     for name, params in settings:
         result = generate_stage(run, f"iter{t}_{name}", chats, params, llm_cfg, state.upstream, parse=parse_interpretation)
-        stages.append(Stage(f"iter{t}_{name}", run.path / f"iter{t}_{name}", result.manifest["fingerprint"]))
+        stages.append(result.stage)
         raw.append(result.texts)
         parsed.append(result.values)
     return stages, [list(r) for r in zip(*raw)], [list(p) for p in zip(*parsed)]
@@ -111,21 +93,27 @@ def _interpretations(run: RunDir, t: int, texts: list[str], raw, parsed, upstrea
     """Table of every candidate (ROW = text * m + candidate); unparseable ones fall back to the text."""
     stage = run.stage(f"iter{t}_interpretations", [s.fingerprint for s in upstream])
     n, m = len(texts), len(raw[0])
-    if not stage.done:
+
+    def compute() -> pa.Table:
         valid = np.array([[p is not None for p in row] for row in parsed], bool).reshape(n, m)
         shown = [p if p is not None else texts[i] for i, row in enumerate(parsed) for p in row]
-        write_table(stage.file("candidates.parquet"), pa.table({
+        return pa.table({
             schema.ROW: pa.array(np.arange(n * m), pa.int64()),
             schema.ID: pa.array(np.repeat(np.arange(n), m), pa.int64()),
             schema.CANDIDATE: pa.array(np.tile(np.arange(m), n), pa.int64()),
             schema.TEXT: pa.array(shown), schema.RESPONSE: pa.array([a for row in raw for a in row]),
-            "valid": pa.array(valid.ravel()),
-        }))
+            schema.VALID: pa.array(valid.ravel()),
+        })
+
+    def write(stage: Stage, candidates: pa.Table) -> dict:
+        write_table(stage.file("candidates.parquet"), candidates)
+        valid = candidates.column(schema.VALID).to_numpy(zero_copy_only=False).reshape(n, m)
         failed_greedy = int((~valid[:, 0]).sum())
         if failed_greedy:
             log.warning("iteration %d: %d of %d greedy interpretations unparseable; their texts stand in", t, failed_greedy, n)
-        stage.finish(n * m, candidates=m, unparseable=int((~valid).sum()), greedy_fallback_to_text=failed_greedy)
-    return pq.read_table(stage.file("candidates.parquet")), stage
+        return {"rows": n * m, "candidates": m, "unparseable": int((~valid).sum()), "greedy_fallback_to_text": failed_greedy}
+
+    return stage.run(compute, write, lambda stage: pq.read_table(stage.file("candidates.parquet"))), stage
 
 
 def _prefer(run: RunDir, cfg, t: int, candidates: pa.Table, vectors: np.ndarray, upstream: Stage) -> tuple[list[dict], Stage]:
@@ -133,54 +121,75 @@ def _prefer(run: RunDir, cfg, t: int, candidates: pa.Table, vectors: np.ndarray,
     ct = cfg.cotrain
     stage = run.stage(f"iter{t}_prefer", ct.preference, ct.density_k, ct.density_runs, ct.max_pairs, ct.seed,
                       cfg.clustering.n_clusters, ct.task, upstream.fingerprint)
-    if not stage.done:
-        m = int(candidates.column(schema.CANDIDATE).to_numpy().max()) + 1
-        n = candidates.num_rows // m
+    m = int(candidates.column(schema.CANDIDATE).to_numpy().max()) + 1
+    n = candidates.num_rows // m
+    k = min(ct.density_k or cfg.clustering.n_clusters, n)
+
+    def compute():
         cand_vectors = vectors.reshape(n, m, -1)
-        valid = candidates.column("valid").to_numpy(zero_copy_only=False).reshape(n, m)
+        valid = candidates.column(schema.VALID).to_numpy(zero_copy_only=False).reshape(n, m)
         shown = np.asarray(candidates.column(schema.TEXT).to_pylist(), dtype=object).reshape(n, m)
         raw = np.asarray(candidates.column(schema.RESPONSE).to_pylist(), dtype=object).reshape(n, m)
-        k = min(ct.density_k or cfg.clustering.n_clusters, n)
         scores = density_scores(cand_vectors[:, 0], cand_vectors, k, ct.density_runs, ct.seed)
         pairs = preference_pairs(scores, valid, ct.max_pairs, ct.seed + t, same=duplicate_matrix(shown.tolist()),
                                  random_choice=ct.preference == "random")
-        write_table(stage.file("pairs.parquet"), pa.table({
-            schema.ROW: pa.array(pairs.row), "chosen_candidate": pa.array(pairs.chosen),
-            "rejected_candidate": pa.array(pairs.rejected),
+        log.info("iteration %d preference (%s): %s", t, ct.preference, pairs.report)
+        table = pa.table({
+            schema.ROW: pa.array(pairs.row), schema.CHOSEN_CANDIDATE: pa.array(pairs.chosen),
+            schema.REJECTED_CANDIDATE: pa.array(pairs.rejected),
             schema.CHOSEN: pa.array(raw[pairs.row, pairs.chosen].tolist(), pa.string()),
             schema.REJECTED: pa.array(raw[pairs.row, pairs.rejected].tolist(), pa.string()),
-        }))
+        })
+        return table, scores, pairs.report
+
+    def write(stage: Stage, result) -> dict:
+        table, scores, report = result
+        write_table(stage.file("pairs.parquet"), table)
         np.save(stage.file("density.npy"), scores)
-        log.info("iteration %d preference (%s): %s", t, ct.preference, pairs.report)
-        stage.finish(len(pairs), k=k, **pairs.report)
-    table = pq.read_table(stage.file("pairs.parquet"))
+        return {"rows": table.num_rows, "k": k, **report}
+
+    def read(stage: Stage):
+        return pq.read_table(stage.file("pairs.parquet")), np.load(stage.file("density.npy")), stage.manifest
+
+    table, _, _ = stage.run(compute, write, read)
     return table.to_pylist(), stage
 
 
 def _dpo(run: RunDir, cfg, t: int, texts: list[str], pairs: list[dict], state: _State, upstream: Stage) -> tuple[dict, Stage]:
+    """LoRA DPO of the LLM on the pairs; returns its summary (adapter folder, losses, steps)."""
     ct = cfg.cotrain
     stage = run.stage(f"iter{t}_dpo", ct.dpo, cfg.llm.model, state.adapter, upstream.fingerprint)
-    if not stage.done:
+
+    def compute() -> dict:
         chats = interpretation_chats([texts[p[schema.ROW]] for p in pairs], ct.task)
         examples = [{"prompt": chat, "chosen": [{"role": "assistant", "content": p[schema.CHOSEN]}],
                      "rejected": [{"role": "assistant", "content": p[schema.REJECTED]}]} for chat, p in zip(chats, pairs)]
-        result = train_dpo(examples, trainable_model_dir(cfg.llm.model), state.adapter, ct.dpo, stage.path)
-        stage.finish(len(pairs), **result)
-    return stage.manifest, stage
+        return train_dpo(examples, model_weights(cfg.llm.model), state.adapter, ct.dpo, stage.path)
+
+    return stage.run(compute, lambda stage, result: {"rows": len(pairs), **result}, lambda stage: stage.manifest), stage
 
 
 def _embedder(run: RunDir, cfg, t: int, texts: list[str], greedy: list[str], greedy_vectors: np.ndarray,
               state: _State, upstream: Stage) -> tuple[dict, Stage]:
-    ct = cfg.cotrain
-    stage = run.stage(f"iter{t}_embedder", ct.embedder, state.embedder, upstream.fingerprint)
-    if not stage.done:
-        from llmclust.clustering import ClusteringConfig, kmeans
+    """Contrastive + DEC update of the embedder; returns its summary (model folder, losses)."""
+    ect = cfg.cotrain.embedder
+    stage = run.stage(f"iter{t}_embedder", ect, state.embedder, upstream.fingerprint)
+    k = max(min(ect.dec_clusters, len(texts)), 2)
 
-        k = min(ct.embedder.dec_clusters, len(texts))
-        centres = kmeans(greedy_vectors, k, ct.seed, ClusteringConfig(n_clusters=max(k, 2), seeds=[ct.seed])).centers
-        table = pa.table({schema.TEXT: pa.array(texts), schema.INTERPRETATION: pa.array(greedy)})
-        result = train_embedder(table, state.embedder, centres, replace(ct.embedder, dec_clusters=max(k, 2)), stage.path)
-        stage.finish(len(texts), dec_centres=k, **result)
+    def compute() -> TrainResult:
+        seed = cfg.cotrain.seed
+        centres = kmeans(greedy_vectors, k, seed, ClusteringConfig(n_clusters=k, seeds=[seed])).centers
+        loss = ContrastiveDECLoss(centres, ect.temperature, ect.dec_weight, ect.dec_alpha)
+        # the interpretation twice: two dropout views in the trainer's one forward pass
+        tuples = [(text, interp, interp) for text, interp in zip(texts, greedy)]
+        return train_embedder(tuples, loss, state.embedder, stage.file("model"), ect, stage.file("ray"), name="embedder")
+
+    def write(stage: Stage, result: TrainResult) -> dict:
+        write_json(stage.file("losses.json"), result.losses)
+        return {"rows": len(texts), "dec_centres": k, "steps": result.steps, "loss_start": result.losses[0],
+                "loss_end": result.losses[-1], "model": result.model_dir}
+
+    stage.run(compute, write, lambda stage: None)
     return stage.manifest, stage
 
 
@@ -188,8 +197,9 @@ def _seconds(*stages: Stage) -> float:
     return round(sum((s.manifest or {}).get("seconds", 0.0) for s in stages), 1)
 
 
-def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage) -> CoTrainResult:
-    """Run (or resume) every iteration; returns the last iteration's clustering space."""
+def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage, cluster: Callable) -> CoTrainResult:
+    """Run (or resume) every iteration; ``cluster(run, vectors, upstream, prefix)`` clusters and
+    evaluates one iteration's space (the clusterer's). Returns the last iteration's clustering."""
     ct = cfg.cotrain
     texts = table.column(schema.TEXT).to_pylist()
     state = _State(resolve_model(cfg.embedding.model), "", corpus)
@@ -198,19 +208,19 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage) -> CoTrainResu
         last = t == ct.iterations
         gen_stages, raw, parsed = _generate(run, cfg, t, texts, state, last)
         candidates, interp_stage = _interpretations(run, t, texts, raw, parsed, gen_stages)
-        vectors, embed_stage = pipeline.embed_stage(run, cfg, candidates, interp_stage, f"iter{t}_embed", state.embedder)
+        vectors, embed = embed_stage(run, cfg.embedding, candidates, interp_stage, f"iter{t}_embed", state.embedder)
         m = len(raw[0])
         greedy_vectors = np.ascontiguousarray(vectors.reshape(len(texts), m, -1)[:, 0])
         greedy = candidates.column(schema.TEXT).to_pylist()[::m]
-        runs, cluster_stage = pipeline.cluster_stage(run, cfg, greedy_vectors, embed_stage, f"iter{t}_cluster")
-        metrics = pipeline.evaluate_stage(run, cfg, table, runs, cluster_stage, f"iter{t}_evaluate")
+        clustered = cluster(run, greedy_vectors, embed, f"iter{t}_")
+        metrics = clustered.metrics
         row = {"iteration": t, "acc": metrics and metrics["acc_mean"], "nmi": metrics and metrics["nmi_mean"],
                "unparseable": interp_stage.manifest["unparseable"], "embedder": state.embedder, "adapter": state.adapter}
-        stages = [*gen_stages, interp_stage, embed_stage, cluster_stage]
+        stages = [*gen_stages, interp_stage, embed, clustered.stage]
         if not last:
-            pairs, prefer_stage = _prefer(run, cfg, t, candidates, vectors, embed_stage)
+            pairs, prefer_stage = _prefer(run, cfg, t, candidates, vectors, embed)
             dpo, dpo_stage = _dpo(run, cfg, t, texts, pairs, state, prefer_stage)
-            emb, emb_stage = _embedder(run, cfg, t, texts, greedy, greedy_vectors, state, embed_stage)
+            emb, emb_stage = _embedder(run, cfg, t, texts, greedy, greedy_vectors, state, embed)
             stages += [prefer_stage, dpo_stage, emb_stage]
             row.update(pairs=len(pairs), dpo_loss_start=dpo["loss_start"], dpo_loss_end=dpo["loss_end"],
                        dpo_steps=dpo["steps"], embedder_loss_start=emb["loss_start"], embedder_loss_end=emb["loss_end"])
@@ -223,4 +233,4 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage) -> CoTrainResu
         summary.append(row)
         write_json(run.path / "iterations.json", summary)
         log.info("co-training iteration %d: %s", t, json.dumps({k: v for k, v in row.items() if k not in ("embedder", "adapter")}))
-    return CoTrainResult(greedy_vectors, embed_stage, state.embedder, state.adapter, summary)
+    return CoTrainResult(greedy_vectors, clustered, embed, state.embedder, state.adapter, summary)

@@ -14,7 +14,7 @@ common label among the text's neighbours (or to the text's first words), and is 
 Example::
 
     result = run_lumi(run, job_cfg, table, vectors, embed_stage)
-    result.pooled.shape, result.pseudo_labels[:3], result.report["label_fallbacks"]
+    result.text_pooled.shape, result.pseudo_labels[:3], result.report["label_fallbacks"]
 """
 
 from __future__ import annotations
@@ -27,56 +27,29 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llmclust import pipeline, schema
-from llmclust.config import expect
+from llmclust import schema
+from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
 from llmclust.llm.parsers import parse_choices, parse_label
 from llmclust.llm.prompts import context_block, numbered, render
-from llmclust.pooling import incidence, label_level_pool, pseudo_label_view, text_level_pool
+from llmclust.methods.lumi.pooling import incidence, label_level_pool, pseudo_label_view, text_level_pool
+from llmclust.neighbours import neighbours_stage
 from llmclust.runs import RunDir, Stage, write_json, write_table
 
 log = logging.getLogger(__name__)
 
-LABEL_POOLED = "label_pooled"  # h: column of lumi_pool/vectors.parquet
-TEXT_POOLED = "text_pooled"  # r
-
-
-@dataclass
-class LumiConfig:
-    task: str = "intent: banking customer purpose"  # "<task>: <standard>", picks the prompt templates
-    label_context_k: int = 10  # neighbours shown to the LLM when labelling (0: the text alone)
-    context_chars: int = 100  # characters of each neighbour shown
-    label_max_tokens: int = 12
-    candidate_labels: int = 10  # distinct neighbour labels offered in the multi-label step
-    candidate_search: int = 50  # neighbours searched (in the pooled space) to collect them
-    choice_max_tokens: int = 10
-    text_pooling: bool = True  # False: cluster the label-level pooled vectors h (ablation)
-    text_pool_top_m: int = 200  # partners per text in text-level pooling (0: all, as the paper)
-    label_posting_cap: int = 2000  # texts per label used as partners (0: all)
-    llm_names: bool = False  # also ask the LLM for a cluster name from its members' labels
-    seed: int = 0
-
-    def __post_init__(self):
-        expect(":" in self.task, "task", self.task, "'<task>: <standard>', e.g. 'intent: banking customer purpose'")
-        expect(self.label_context_k >= 0, "label_context_k", self.label_context_k, "0 or more neighbours")
-        expect(self.context_chars > 0, "context_chars", self.context_chars, "a positive number of characters")
-        expect(self.label_max_tokens > 0, "label_max_tokens", self.label_max_tokens, "a positive integer")
-        expect(self.candidate_labels > 0, "candidate_labels", self.candidate_labels, "a positive integer")
-        expect(self.candidate_search >= self.candidate_labels, "candidate_search", self.candidate_search,
-               f"at least candidate_labels={self.candidate_labels}")
-        expect(self.choice_max_tokens > 0, "choice_max_tokens", self.choice_max_tokens, "a positive integer")
-        expect(self.text_pool_top_m >= 0, "text_pool_top_m", self.text_pool_top_m, "0 (all) or a positive integer")
-        expect(self.label_posting_cap >= 0, "label_posting_cap", self.label_posting_cap, "0 (all) or a positive integer")
-
 
 @dataclass
 class LumiResult:
-    pooled: np.ndarray  # what KMeans runs on: r, or h when text_pooling is off
     label_pooled: np.ndarray  # h
     text_pooled: np.ndarray  # r
     pseudo_labels: list[list[str]]  # S_i, the initial label first
-    stage: Stage  # lumi_pool
     report: dict
+    stage: Stage | None = None  # lumi_pool
+
+    def pooled(self, text_pooling: bool) -> np.ndarray:
+        """What KMeans runs on: r, or h when text pooling is off (the ablation)."""
+        return self.text_pooled if text_pooling else self.label_pooled
 
 
 def _fallback_label(i: int, parsed: list, neighbours: np.ndarray, text: str) -> str:
@@ -143,42 +116,52 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
     """Steps 1-5 of LUMI on the embedded corpus; checkpointed, resumable."""
     lumi = cfg.lumi
     texts = table.column(schema.TEXT).to_pylist()
-    neighbours, _, nstage = pipeline.neighbours_stage(run, cfg, vectors, embed)
+    neighbours, _, nstage = neighbours_stage(run, cfg.neighbours, vectors, embed)
     labels, label_result, fallbacks = initial_labels(run, cfg, texts, neighbours, nstage)
 
     names = sorted(set(labels))
     lookup = {name: i for i, name in enumerate(names)}
     label_index = np.array([lookup[l] for l in labels], np.int64)
     label_table = pa.table({schema.ROW: pa.array(np.arange(len(names)), pa.int64()), schema.TEXT: names})
-    label_vectors, lstage = pipeline.embed_stage(run, cfg, label_table, label_result.stage, name="lumi_label_embed")
+    label_vectors, lstage = embed_stage(run, cfg.embedding, label_table, label_result.stage, name="lumi_label_embed")
     z = pseudo_label_view(vectors, label_vectors, label_index)
-    search = replace(cfg, neighbours=replace(cfg.neighbours, k=min(lumi.candidate_search, len(texts) - 1)))
-    cand, _, cstage = pipeline.neighbours_stage(run, search, z, lstage, name="lumi_candidates")
+    search = replace(cfg.neighbours, k=min(lumi.candidate_search, len(texts) - 1))
+    cand, _, cstage = neighbours_stage(run, search, z, lstage, name="lumi_candidates")
     sets, multi_result, multi_report = multi_labels(run, cfg, texts, names, label_index, cand, cstage)
 
     stage = run.stage("lumi_pool", lumi, multi_result.stage.fingerprint)
-    if not stage.done:
+
+    def compute() -> LumiResult:
         S = incidence(sets, len(names))
         h = label_level_pool(vectors, label_vectors, S)
         r, pool_report = text_level_pool(h, S, lumi.text_pool_top_m, lumi.label_posting_cap, lumi.seed)
-        write_table(stage.file("vectors.parquet"), pa.table({
-            schema.ROW: table.column(schema.ROW), LABEL_POOLED: schema.to_fixed_list(h), TEXT_POOLED: schema.to_fixed_list(r)}))
-        write_table(stage.file("pseudo_labels.parquet"), pa.table({
-            schema.ROW: table.column(schema.ROW), schema.TEXT: texts,
-            schema.PSEUDO_LABEL: labels, schema.PSEUDO_LABELS: [[names[l] for l in s] for s in sets]}))
         report = {"distinct_labels": len(names), "label_fallbacks": fallbacks,
                   "label_parse_failure_rate": label_result.manifest.get("parse_failure_rate"),
                   "multilabel_parse_failure_rate": multi_result.manifest.get("parse_failure_rate"),
                   **multi_report, **pool_report}
-        write_json(stage.file("report.json"), report)
-        stage.finish(len(texts), **report)
-    vec = pq.read_table(stage.file("vectors.parquet"))
-    h, r = (schema.from_fixed_list(vec.column(c)) for c in (LABEL_POOLED, TEXT_POOLED))
-    pseudo = pq.read_table(stage.file("pseudo_labels.parquet")).column(schema.PSEUDO_LABELS).to_pylist()
-    report = {k: v for k, v in stage.manifest.items() if k not in ("outputs",)}
-    log.info("lumi: %d distinct labels, %s labels per text, %d fallbacks", report["distinct_labels"],
-             report["labels_per_text_mean"], report["label_fallbacks"])
-    return LumiResult(r if lumi.text_pooling else h, h, r, pseudo, stage, report)
+        return LumiResult(h, r, [[names[l] for l in s] for s in sets], report)
+
+    def write(stage: Stage, result: LumiResult) -> dict:
+        write_table(stage.file("vectors.parquet"), pa.table({
+            schema.ROW: table.column(schema.ROW), schema.LABEL_POOLED: schema.to_fixed_list(result.label_pooled),
+            schema.TEXT_POOLED: schema.to_fixed_list(result.text_pooled)}))
+        write_table(stage.file("pseudo_labels.parquet"), pa.table({
+            schema.ROW: table.column(schema.ROW), schema.TEXT: texts,
+            schema.PSEUDO_LABEL: labels, schema.PSEUDO_LABELS: result.pseudo_labels}))
+        write_json(stage.file("report.json"), result.report)
+        return {"rows": len(texts), **result.report}
+
+    def read(stage: Stage) -> LumiResult:
+        vec = pq.read_table(stage.file("vectors.parquet"))
+        pseudo = pq.read_table(stage.file("pseudo_labels.parquet")).column(schema.PSEUDO_LABELS).to_pylist()
+        return LumiResult(*(schema.from_fixed_list(vec.column(c)) for c in (schema.LABEL_POOLED, schema.TEXT_POOLED)),
+                          pseudo, stage.read_json("report.json"))
+
+    result = stage.run(compute, write, read)
+    result.stage = stage
+    log.info("lumi: %d distinct labels, %s labels per text, %d fallbacks", result.report["distinct_labels"],
+             result.report["labels_per_text_mean"], result.report["label_fallbacks"])
+    return result
 
 
 def label_names(pseudo_labels: list[list[str]], clusters: np.ndarray, k: int, top: int = 2) -> list[str]:

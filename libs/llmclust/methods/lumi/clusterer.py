@@ -1,6 +1,6 @@
 """LUMI as a scikit-learn-style clusterer: LLM pseudo-labels pooled into the embeddings, then KMeans.
 
-The stages live in :mod:`llmclust.lumi` (pooling maths in :mod:`llmclust.pooling`); clusters
+The stages live in :mod:`.stages` (pooling maths in :mod:`.pooling`); clusters
 are named from their members' pseudo-labels (``lumi.llm_names: true`` asks the LLM as well).
 
 Example::
@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from llmclust import lumi, pipeline
+from llmclust.embedding import embed_stage
 from llmclust.methods.base import Representation, TextClusterer
+from llmclust.methods.lumi.stages import label_names, llm_names, run_lumi
 from llmclust.models import resolve_model
 from llmclust.runs import RunDir, Stage
 
@@ -26,15 +27,16 @@ class LumiClusterer(TextClusterer):
     method = "lumi"
 
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
-        vectors, embed = pipeline.embed_stage(run, self.config, table, corpus)
-        result = lumi.run_lumi(run, self.config, table, vectors, embed)
+        vectors, embed = embed_stage(run, self.config.embedding, table, corpus)
+        result = run_lumi(run, self.config, table, vectors, embed)
         self.pseudo_labels_ = result.pseudo_labels
         self.label_pooled_, self.text_pooled_ = result.label_pooled, result.text_pooled
         self.lumi_report_ = result.report
         self._pool_stage = result.stage
-        return Representation(result.pooled, result.stage, vectors, resolve_model(self.config.embedding.model))
+        return Representation(result.pooled(self.config.lumi.text_pooling), result.stage, vectors,
+                              resolve_model(self.config.embedding.model))
 
     def name_clusters(self, run: RunDir, table: pa.Table, labels: np.ndarray, k: int) -> list[str]:
         if self.config.lumi.llm_names:
-            return lumi.llm_names(run, self.config, self.pseudo_labels_, labels, k, self._pool_stage)
-        return lumi.label_names(self.pseudo_labels_, labels, k)
+            return llm_names(run, self.config, self.pseudo_labels_, labels, k, self._pool_stage)
+        return label_names(self.pseudo_labels_, labels, k)

@@ -3,9 +3,9 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from llmclust.config import ConfigError
-from llmclust.granularity import (Demonstration, GranularityConfig, build_hierarchy, choose_k,
-                                  classical_estimates, sample_pairs)
-from llmclust.judges import OracleJudge
+from llmclust.methods.clusterllm.config import Demonstration, GranularityConfig
+from llmclust.methods.clusterllm.granularity import build_hierarchy, choose_k, classical_estimates, sample_pairs
+from llmclust.methods.clusterllm.judges import OracleJudge
 
 TRUE_K = 12
 

@@ -20,44 +20,11 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from llmclust.clustering import ClusteringConfig, kmeans
-from llmclust.config import expect
-
-
-@dataclass
-class Demonstration:
-    """A user-annotated pair that shows the judge the granularity wanted."""
-
-    text_a: str = ""
-    text_b: str = ""
-    same: bool = False
-    why: str = ""  # one line of justification
-
-    def __post_init__(self):
-        expect(bool(self.text_a and self.text_b), "demonstrations[].text_a/text_b", (self.text_a, self.text_b),
-               "two non-empty texts")
-
-
-@dataclass
-class GranularityConfig:
-    k_max: int = 200  # finest level of the hierarchy (KMeans clusters)
-    k_min: int = 2  # coarsest level considered
-    pairs_per_merge: int = 1  # λ
-    beta: float = 0.92  # F-beta weight (< 1 favours precision of "same" answers)
-    silhouette_sample: int = 2000  # texts used by the silhouette estimate (O(sample²) memory)
-    seed: int = 0
-    demonstrations: list[Demonstration] = field(default_factory=list)
-
-    def __post_init__(self):
-        expect(self.k_min >= 2, "k_min", self.k_min, "an integer >= 2")
-        expect(self.k_max > self.k_min, "k_max", self.k_max, f"an integer > k_min={self.k_min}")
-        expect(self.pairs_per_merge > 0, "pairs_per_merge", self.pairs_per_merge, "a positive integer")
-        expect(self.beta > 0, "beta", self.beta, "a positive number")
-        expect(self.silhouette_sample >= 10, "silhouette_sample", self.silhouette_sample, "at least 10")
 
 
 @dataclass

@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from llmclust.preference import density_scores, duplicate_matrix, multi_kmeans, preference_pairs
+from llmclust.methods.cotrain.preference import density_scores, duplicate_matrix, multi_kmeans, preference_pairs
 
 
 def _blobs(seed=0):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from llmclust.granularity import Demonstration
-from llmclust.judges import OracleJudge, pair_chat, parse_choice, parse_yes_no, triplet_chat
+from llmclust.methods.clusterllm.config import Demonstration
+from llmclust.methods.clusterllm.judges import OracleJudge, pair_chat, parse_choice, parse_yes_no, triplet_chat
 
 
 def test_oracle_triplets_and_pairs():
@@ -54,7 +54,7 @@ class ScriptedBackend:
 
 
 def test_llm_judge_prompts_parses_and_counts_failures(tmp_path):
-    from llmclust.judges import JudgeContext, LLMJudge
+    from llmclust.methods.clusterllm.judges import JudgeContext, LLMJudge
     from llmclust.llm import LLMConfig
     from llmclust.runs import RunDir
 
@@ -77,7 +77,7 @@ def test_llm_judge_prompts_parses_and_counts_failures(tmp_path):
 def test_llm_judge_with_real_smollm2(tmp_path, small_csv):
     import csv
 
-    from llmclust.judges import JudgeContext, LLMJudge
+    from llmclust.methods.clusterllm.judges import JudgeContext, LLMJudge
     from llmclust.llm import LLMConfig, make_backend
     from llmclust.runs import RunDir
 

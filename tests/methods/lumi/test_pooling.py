@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llmclust.pooling import (incidence, jaccard_weights, label_level_pool, normalize, pseudo_label_view,
+from llmclust.methods.lumi.pooling import (incidence, jaccard_weights, label_level_pool, normalize, pseudo_label_view,
                               text_level_pool)
 
 E = np.eye(3, dtype=np.float32)  # three orthogonal text vectors
@@ -63,6 +63,6 @@ def test_blocks_give_the_same_result(monkeypatch):
     sets = [list(rng.choice(20, size=rng.integers(1, 4), replace=False)) for _ in range(300)]
     S, h = incidence(sets, 20), normalize(rng.normal(size=(300, 8)))
     whole, _ = text_level_pool(h, S, top_m=5)
-    monkeypatch.setattr("llmclust.pooling.BLOCK_ROWS", 7)
+    monkeypatch.setattr("llmclust.methods.lumi.pooling.BLOCK_ROWS", 7)
     blocked, _ = text_level_pool(h, S, top_m=5)
     assert np.allclose(whole, blocked, atol=1e-6)

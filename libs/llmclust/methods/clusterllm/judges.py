@@ -26,9 +26,9 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from llmclust.granularity import Demonstration
 from llmclust.llm.base import Chat, SamplingParams
 from llmclust.llm.prompts import split_task
+from llmclust.methods.clusterllm.config import Demonstration
 
 TRIPLET_NO_ANSWER = 0
 PAIR_NO_ANSWER = -1

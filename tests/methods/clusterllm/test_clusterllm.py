@@ -6,23 +6,23 @@ import pytest
 
 from llmclust.config import ConfigError
 from llmclust.job import load_job_config
-from llmclust.judges import OracleJudge
-from llmclust.methods import CLUSTERERS, ClusterLLMClusterer
-from llmclust.methods.clusterllm import training_triplets
+from llmclust.methods.clusterllm.judges import OracleJudge
+from llmclust.methods import ClusterLLMClusterer, clusterer_class
+from llmclust.methods.clusterllm.stages import training_triplets
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def small_config(small_csv, run_dir, *extra):
     return load_job_config(REPO / "ray_configs" / "clusterllm_local.yaml", [
         f"corpus.path={small_csv}", f"run.dir={run_dir}", "clustering.n_clusters=10", "clustering.seeds=[0]",
         "evaluation.label_column=category", "clusterllm.triplets.budget=48", "clusterllm.triplets.coarse_k=10",
-        "clusterllm.training.steps=2", "clusterllm.training.batch_size=8", "clusterllm.training.cpus_per_worker=1",
+        "clusterllm.training.max_steps=2", "clusterllm.training.batch_size=8", "clusterllm.training.cpus_per_worker=1",
         "clusterllm.granularity.k_max=30", *extra])
 
 
 def test_registered_and_configured():
-    assert CLUSTERERS["clusterllm"] is ClusterLLMClusterer
+    assert clusterer_class("clusterllm") is ClusterLLMClusterer
     cfg = load_job_config(REPO / "ray_configs" / "clusterllm_local.yaml")
     assert cfg.method == "clusterllm" and len(cfg.clusterllm.granularity.demonstrations) == 4
     with pytest.raises(ConfigError, match="clusterllm.temperature"):

@@ -22,42 +22,14 @@ Example::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from llmclust import schema
-from llmclust.clustering import ClusteringConfig, kmeans
-from llmclust.config import expect
-
-
-@dataclass
-class TripletConfig:
-    budget: int = 1024  # Q: triplets to draw per iteration
-    coarse_k: int = 100  # centres of the coarse clustering
-    alpha: float = 1.0  # Student-t degrees of freedom of the soft assignment
-    kc_fraction: float = 0.02  # K_c = max(ceil(kc_fraction * coarse_k), kc_min)
-    kc_min: int = 2
-    band_high: float = 0.0  # anchors: entropy ranks in [band_high, band_low) of n, highest first
-    band_low: float = 0.2
-    max_rounds: int = 20  # passes over the anchors to fill the budget
-    seed: int = 0
-
-    def __post_init__(self):
-        expect(self.budget > 0, "budget", self.budget, "a positive number of triplets")
-        expect(self.coarse_k >= 2, "coarse_k", self.coarse_k, "an integer >= 2")
-        expect(self.alpha > 0, "alpha", self.alpha, "a positive number")
-        expect(0 < self.kc_fraction <= 1, "kc_fraction", self.kc_fraction, "a fraction in (0, 1]")
-        expect(self.kc_min >= 2, "kc_min", self.kc_min, "an integer >= 2 (two clusters to choose from)")
-        expect(0 <= self.band_high < self.band_low <= 1, "band_low", (self.band_high, self.band_low),
-               "0 <= band_high < band_low <= 1")
-        expect(self.max_rounds > 0, "max_rounds", self.max_rounds, "a positive integer")
-
-    def closest_count(self, k: int) -> int:
-        """K_c for a coarse clustering of ``k`` centres."""
-        return min(k, max(math.ceil(self.kc_fraction * k), self.kc_min))
+from llmclust.clustering import ClusteringConfig, kmeans, student_t_assignment
+from llmclust.methods.clusterllm.config import TripletConfig
 
 
 @dataclass
@@ -95,9 +67,8 @@ def soft_assignment(vectors: np.ndarray, centers: np.ndarray, alpha: float, top:
         x = vectors[start:start + chunk].astype(np.float64)
         dist = np.maximum((x ** 2).sum(1)[:, None] + c_sq[None, :] - 2 * x @ centers.T, 0)
         near = np.argsort(dist, axis=1)[:, :top]
-        kernel = (1 + np.take_along_axis(dist, near, 1) / alpha) ** (-(alpha + 1) / 2)
         ids[start:start + chunk] = near
-        probs[start:start + chunk] = kernel / kernel.sum(1, keepdims=True)
+        probs[start:start + chunk] = student_t_assignment(np.take_along_axis(dist, near, 1), alpha)
     return ids, probs
 
 

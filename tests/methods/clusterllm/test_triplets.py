@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from llmclust.config import ConfigError
-from llmclust.triplets import TripletConfig, TripletSample, entropy, sample_triplets, soft_assignment
+from llmclust.methods.clusterllm.config import TripletConfig
+from llmclust.methods.clusterllm.triplets import TripletSample, entropy, sample_triplets, soft_assignment
 
 
 def blobs(n_per=40, k=6, d=16, seed=0):

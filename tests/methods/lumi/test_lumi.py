@@ -6,11 +6,13 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from pathlib import Path
 
 from llmclust.config import ConfigError
-from llmclust.lumi import LumiConfig, candidate_labels, chosen_labels, label_names
+from llmclust.methods.lumi.config import LumiConfig
+from llmclust.methods.lumi.stages import candidate_labels, chosen_labels, label_names
 
-REPO_CONFIG = "ray_configs/lumi_local.yaml"
+REPO_CONFIG = Path(__file__).resolve().parents[3] / "ray_configs" / "lumi_local.yaml"
 
 
 def test_candidate_labels_are_distinct_and_nearest_first():

@@ -1,0 +1,77 @@
+"""The scikit-learn contract, checked on every clusterer with the real small models.
+
+fit returns self and leaves its config as given; labels_, cluster_centers_, cluster_names_
+and n_clusters_ agree with each other; predict assigns to cluster_centers_; fit_predict
+gives labels_; a second fit in the same run directory reuses every finished stage and gives
+the same labels.
+"""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmclust.job import load_job_config
+from llmclust.methods import CLUSTERERS, make_clusterer
+
+REPO = Path(__file__).resolve().parents[2]
+
+# 4 intents x 4 texts, written here: the contract does not depend on a data file
+TEXTS = [
+    "I lost my card", "my card is missing", "where is my card, I can't find it", "card lost yesterday",
+    "my top up failed", "why did my top-up not work", "top up was declined", "topping up my account failed",
+    "the exchange rate is wrong", "why is the exchange rate so bad", "exchange rate looks off", "bad rate for euros",
+    "I want a refund", "my refund has not arrived", "how do I get my money back", "refund still missing",
+]
+
+TINY = {  # each method on the smallest budgets that still run every one of its stages
+    "baseline": [],
+    "lumi": ["lumi.candidate_labels=3", "lumi.candidate_search=6", "lumi.label_max_tokens=8", "lumi.choice_max_tokens=6"],
+    "clusterllm": ["clusterllm.triplets.budget=8", "clusterllm.triplets.coarse_k=4", "clusterllm.training.max_steps=1",
+                   "clusterllm.training.batch_size=4", "clusterllm.training.cpus_per_worker=1",
+                   "clusterllm.choose_k=true", "clusterllm.granularity.k_max=8"],
+    "cotrain": ["cotrain.iterations=1", "cotrain.temperatures=[1.0]", "cotrain.max_tokens=16", "cotrain.density_runs=5",
+                "cotrain.dpo.max_steps=1", "cotrain.dpo.batch_size=2", "cotrain.dpo.max_length=160",
+                "cotrain.embedder.max_steps=1", "cotrain.embedder.batch_size=8", "cotrain.embedder.dec_clusters=4"],
+}
+
+
+def manifests(run_dir: Path) -> dict[str, int]:
+    return {str(p.relative_to(run_dir)): p.stat().st_mtime_ns for p in run_dir.rglob("manifest.json")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(CLUSTERERS))
+def test_clusterer_contract(method, ray_cluster, tmp_path):
+    config_file = REPO / "ray_configs" / ("local.yaml" if method == "baseline" else f"{method}_local.yaml")
+    cfg = load_job_config(config_file, [f"run.dir={tmp_path / 'run'}", "corpus.path=", "evaluation.label_column=",
+                                        "clustering.n_clusters=4", "clustering.seeds=[0,1]", "llm.batch_size=16",
+                                        *TINY[method]])
+    given = copy.deepcopy(cfg)
+    model = make_clusterer(cfg)
+    assert model.fit(TEXTS) is model
+    assert cfg == given  # fit never writes into its config (ClusterLLM's chosen K included)
+
+    k = model.n_clusters_
+    assert model.labels_.shape == (len(TEXTS),) and set(model.labels_) <= set(range(k))
+    assert len(model.cluster_names_) == k and model.cluster_centers_.shape[0] == k
+    assert model.space_centers_.shape[0] == k
+    if method != "clusterllm":
+        assert k == 4
+    result = json.loads((model.run_dir_ / "result.json").read_text())
+    assert result["method"] == method and result["k"] == k
+
+    # predict is nearest-centroid over cluster_centers_ in the final embedder's space
+    own = model.predict(TEXTS)
+    vectors = model._embedder().encode(TEXTS)
+    np.testing.assert_array_equal(own, np.argmax(vectors @ model.cluster_centers_.T, axis=1))
+    assert model.predict(["where is my new card?"]).shape == (1,)
+
+    # refit in the same run directory: every stage reused, same labels
+    before = manifests(model.run_dir_)
+    again = make_clusterer(copy.deepcopy(given))
+    np.testing.assert_array_equal(again.fit_predict(TEXTS), model.labels_)
+    assert manifests(model.run_dir_) == before
+    np.testing.assert_allclose(again.cluster_centers_, model.cluster_centers_)
