@@ -64,3 +64,41 @@ def test_fingerprint_is_stable_and_sensitive():
     b = load_job_config(None, ["clustering.n_clusters=21"]).clustering
     assert fingerprint(a) == fingerprint(load_job_config(None).clustering)
     assert fingerprint(a) != fingerprint(b)
+
+
+def test_extends_merges_the_base_section_by_section(tmp_path):
+    (tmp_path / "base.yaml").write_text("method: baseline\nclustering:\n  n_clusters: 7\n  seeds: [0, 1]\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nmethod: lumi\nclustering:\n  n_clusters: 9\n")
+    cfg = load_job_config(tmp_path / "child.yaml")
+    assert (cfg.method, cfg.clustering.n_clusters, cfg.clustering.seeds) == ("lumi", 9, [0, 1])
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_job_config(tmp_path / "loop.yaml")
+
+
+def test_method_configs_hold_only_their_own_section():
+    import yaml
+
+    base = load_job_config("ray_configs/local.yaml")
+    for method in ("lumi", "clusterllm", "cotrain"):
+        raw = yaml.safe_load(open(f"ray_configs/{method}_local.yaml"))
+        assert set(raw) == {"extends", "method", "run", method}
+        cfg = load_job_config(f"ray_configs/{method}_local.yaml")
+        assert (cfg.method, cfg.corpus, cfg.embedding, cfg.llm) == (method, base.corpus, base.embedding, base.llm)
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clustering:\n  n_clusters: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"(?s)bad.yaml: not valid YAML.*bad.yaml\", line \d+"):
+        load_job_config(bad)
+
+
+def test_loading_a_job_config_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmclust.job import load_job_config; load_job_config('ray_configs/cotrain_local.yaml'); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.models import import_faiss
 from llmclust.runs import RunDir, Stage, write_table
 
 
@@ -69,7 +70,7 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, cfg: ClusteringConfig) -> KMe
 
 
 def _faiss_kmeans(x: np.ndarray, k: int, seed: int, cfg: ClusteringConfig) -> KMeansRun:
-    import faiss
+    faiss = import_faiss()
 
     km = faiss.Kmeans(x.shape[1], k, niter=min(cfg.max_iter, 50), nredo=cfg.n_init, seed=seed,
                       gpu=faiss.get_num_gpus() > 0 if hasattr(faiss, "get_num_gpus") else False,

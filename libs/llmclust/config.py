@@ -167,7 +167,8 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
             "ray_configs/ (e.g. ray_configs/local.yaml)"
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        with path.open() as stream:  # a stream, so that the parser's message names the file and line
+            data = yaml.safe_load(stream) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):

@@ -56,8 +56,8 @@ class EmbeddingConfig:
 
 
 def text_features(model, texts: list[str]) -> dict:
-    """A SentenceTransformer's input tensors for ``texts`` (``preprocess`` from v6 on, ``tokenize`` before)."""
-    return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+    """A SentenceTransformer's input tensors for ``texts``, with the model's own normalisation."""
+    return model.preprocess(texts)
 
 
 class SentenceEmbedder:

@@ -120,3 +120,13 @@ def resolve_device(device: str, key: str = "device") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"{key}={device} but no CUDA device is visible; use {key}=auto or cpu")
     return device
+
+
+def import_faiss():
+    """faiss, or an error saying which extra installs it (faiss-cpu and faiss-gpu are alternatives)."""
+    try:
+        import faiss
+    except ImportError:
+        raise ImportError("faiss is not installed: pip install -e '.[cpu]' on CPU machines or "
+                          "'.[gpu]' on GPU machines (never both: they install the same package)") from None
+    return faiss

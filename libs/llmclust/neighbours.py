@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.models import import_faiss
 from llmclust.runs import RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _gpu_count(faiss) -> int:
 
 def build_index(vectors: np.ndarray, cfg: NeighboursConfig):
     """An inner-product index over normalised ``vectors`` (so scores are cosines)."""
-    import faiss
+    faiss = import_faiss()
 
     n, d = vectors.shape
     kind = cfg.index if cfg.index != "auto" else ("ivf" if n >= cfg.ivf_min_rows else "flat")

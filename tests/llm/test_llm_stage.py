@@ -79,3 +79,11 @@ def test_a_bad_row_does_not_fail_its_batch(upstream):
                             backend=FakeBackend())
     assert result.texts == ["label a", "", "label b"]
     assert result.manifest["errors"] == 1 and "backend exploded" in result.manifest["first_errors"][0]
+
+
+def test_several_greedy_answers_per_prompt_are_refused_for_every_backend():
+    from llmclust.llm import SamplingParams
+
+    with pytest.raises(ValueError, match="n=2, temperature=0.0"):
+        SamplingParams(n=2, temperature=0.0)
+    assert SamplingParams(n=2, temperature=0.7).n == 2

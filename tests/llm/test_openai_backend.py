@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -10,11 +11,17 @@ from llmclust.config import ConfigError
 from llmclust.llm import LLMConfig, SamplingParams, make_backend
 
 
+STALL_S = 1.0  # how long a stalled request waits before the server drops it, unanswered
+TIMEOUT_S = 0.2  # the client's llm.timeout_s in the stall tests: well below STALL_S
+
+
 class ChatCompletions(BaseHTTPRequestHandler):
-    """Echoes the last user message n times; 'fail' gets HTTP 400; the first 'flaky' request 503."""
+    """Echoes the last user message n times; 'fail' gets HTTP 400; the first 'flaky' request 503;
+    the first ``stalls_left`` 'stall' requests get no answer at all (a server busy past the timeout)."""
 
     requests_seen: list = []
     flaky_left = 1
+    stalls_left = 0
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -25,6 +32,10 @@ class ChatCompletions(BaseHTTPRequestHandler):
         if "flaky" in text and type(self).flaky_left:
             type(self).flaky_left -= 1
             return self._reply(503, {"error": {"message": "busy"}})
+        if "stall" in text and type(self).stalls_left:
+            type(self).stalls_left -= 1
+            time.sleep(STALL_S)  # the client has timed out by now: close without answering
+            return None
         choices = [{"index": i, "message": {"role": "assistant", "content": f" echo {text} {i} "}}
                    for i in range(body.get("n", 1))]
         self._reply(200, {"object": "chat.completion", "model": body["model"], "choices": choices})
@@ -75,6 +86,31 @@ def test_busy_server_is_retried_and_bad_request_fails_with_message(server):
     assert backend.generate([chat("flaky")], SamplingParams()) == [["echo flaky 0"]]
     with pytest.raises(RuntimeError, match="HTTP 400.*bad prompt"):
         backend.generate([chat("fail")], SamplingParams())
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch):
+    from llmclust.llm import openai_backend
+
+    monkeypatch.setattr(openai_backend, "BACKOFF_S", 0.01)
+
+
+def test_read_timeout_is_retried(server, fast_backoff):
+    backend = make_backend(LLMConfig(backend="openai", base_url=server, model="m", timeout_s=TIMEOUT_S))
+    ChatCompletions.stalls_left = 1
+    t0 = time.monotonic()
+    assert backend.generate([chat("stall")], SamplingParams()) == [["echo stall 0"]]
+    assert len(ChatCompletions.requests_seen) == 2 and time.monotonic() - t0 < STALL_S
+
+
+def test_server_that_never_answers_fails_after_the_attempts_with_the_timeout(server, fast_backoff):
+    from llmclust.llm.openai_backend import ATTEMPTS
+
+    backend = make_backend(LLMConfig(backend="openai", base_url=server, model="m", timeout_s=TIMEOUT_S))
+    ChatCompletions.stalls_left = ATTEMPTS
+    with pytest.raises(RuntimeError, match=rf"did not answer within llm.timeout_s={TIMEOUT_S}.*raise llm.timeout_s"):
+        backend.generate([chat("stall")], SamplingParams())
+    assert len(ChatCompletions.requests_seen) == ATTEMPTS
 
 
 def test_config_requires_a_url_for_openai():

@@ -31,7 +31,7 @@ class LLMConfig:
     batch_size: int = 16  # prompts per generate call and per Ray Data batch
     num_actors: int = 1  # generation actors; 0 runs in the driver process without Ray
     cpus_per_actor: float = 2
-    gpus_per_actor: float = 0  # 1 on GPU nodes
+    gpus_per_actor: float = 0  # 1 on GPU nodes; vllm: 0.5 shares a GPU between two engines, 2+ is tensor parallel
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = ""  # openai: name of the environment variable holding the key ("" for none)
     timeout_s: float = 120  # openai: per request
@@ -55,6 +55,16 @@ class LLMConfig:
         expect(self.retry_temperature > 0, "retry_temperature", self.retry_temperature, "a positive temperature")
         expect(not self.adapter or self.backend != "openai", "adapter", self.adapter,
                "'' with backend=openai (serve the adapter on the server instead)")
+        if self.backend == "vllm":  # one engine per Ray actor, on the GPUs the actor reserves
+            expect(self.num_actors >= 1, "num_actors", self.num_actors,
+                   "1 or more with backend=vllm (each engine runs in a Ray actor that reserves its GPUs); "
+                   "use backend=transformers to generate in this process")
+            expect(self.gpus_per_actor > 0, "gpus_per_actor", self.gpus_per_actor,
+                   "a GPU share above 0 with backend=vllm (vLLM needs CUDA): 1 for one engine per GPU, "
+                   "or use backend=transformers on CPU")
+            expect(self.gpus_per_actor < 1 or float(self.gpus_per_actor).is_integer(), "gpus_per_actor",
+                   self.gpus_per_actor, "a fraction below 1 with backend=vllm (engines sharing a GPU, e.g. 0.5) "
+                   "or a whole number (one engine sharded over that many GPUs, e.g. 2)")
 
 
 def model_id(cfg: LLMConfig) -> str:

@@ -29,6 +29,12 @@ class SamplingParams:
     seed: int = 0
     top_p: float = 1.0
 
+    def __post_init__(self):
+        # greedy decoding has one answer: transformers and vLLM both refuse n > 1 without sampling
+        if self.n > 1 and self.temperature <= 0:
+            raise ValueError(f"SamplingParams(n={self.n}, temperature={self.temperature}): several answers per "
+                             "prompt need sampling; set temperature > 0 or n=1")
+
 
 @runtime_checkable
 class LLMBackend(Protocol):

@@ -1,8 +1,9 @@
 """OpenAI-compatible HTTP backend: ``POST {base_url}/chat/completions``.
 
 Points the system at a vLLM server (``vllm serve MODEL``) or a hosted API. Requests of a
-batch run concurrently (``batch_size`` at a time); connection errors and 429/5xx answers are
-retried with back-off, other errors fail with the server's message.
+batch run concurrently (``batch_size`` at a time); connection errors, answers not received
+within ``timeout_s`` and 429/5xx answers are retried with back-off, other errors fail with the
+server's message.
 
 Example::
 
@@ -20,6 +21,7 @@ from llmclust.llm.backends import model_id
 from llmclust.llm.base import Chat, SamplingParams
 
 ATTEMPTS = 3
+BACKOFF_S = 0.5  # before the 2nd attempt; doubles after each
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -48,10 +50,14 @@ class OpenAIBackend:
         body = {"model": self.cfg.model, "messages": chat, "temperature": params.temperature,
                 "max_tokens": params.max_tokens, "n": params.n, "seed": params.seed, "top_p": params.top_p}
         for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
             try:
                 reply = self.session.post(self.url, json=body, timeout=self.cfg.timeout_s)
-            except requests.ConnectionError as err:
+            except requests.ConnectionError as err:  # ConnectTimeout included
                 error = f"cannot reach {self.url}: {err}"
+            except requests.Timeout as err:  # ReadTimeout: connected, but no answer in time (a busy server)
+                error = f"{self.url} did not answer within llm.timeout_s={self.cfg.timeout_s}: {err}"
             else:
                 if reply.status_code == 200:
                     choices = sorted(reply.json()["choices"], key=lambda c: c.get("index", 0))
@@ -59,5 +65,5 @@ class OpenAIBackend:
                 error = f"{self.url} answered HTTP {reply.status_code}: {reply.text[:300]}"
                 if reply.status_code not in RETRY_STATUS:
                     break
-            time.sleep(0.5 * 2**attempt)
-        raise RuntimeError(f"{error}. Check llm.base_url, llm.model and that the server is running.")
+        raise RuntimeError(f"{error}. Check llm.base_url, llm.model and that the server is running "
+                           "(raise llm.timeout_s for long generations).")
