@@ -47,6 +47,28 @@ def test_ray_stage_matches_plain_encode(ray_cluster, embedder, tokenize_workers)
     np.testing.assert_allclose(out, embedder.encode(TEXTS), atol=1e-5)
 
 
+@pytest.mark.slow
+def test_tokenizer_actors_apply_the_models_own_preprocessing(ray_cluster, tmp_path):
+    """A model whose sentence-transformers config lower-cases while its bare tokenizer does not:
+    tokenizer actors that skipped that step gave other vectors than tokenize_workers=0."""
+    import json
+    import shutil
+
+    model = tmp_path / "cased-minilm"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), model)
+    for name, key in (("sentence_bert_config.json", True), ("tokenizer_config.json", False)):
+        config = json.loads((model / name).read_text())
+        config["do_lower_case"] = key
+        (model / name).write_text(json.dumps(config))
+    texts = [t.upper() for t in TEXTS]
+    table = pa.table({schema.ROW: pa.array(np.arange(5), pa.int64()), schema.TEXT: texts})
+    cfg = EmbeddingConfig(model=str(model), device="cpu", batch_size=2, cpus_per_actor=1)
+    plain = SentenceEmbedder(cfg).encode(texts)
+    np.testing.assert_allclose(embed_with_ray(table, cfg), plain, atol=1e-5)
+    np.testing.assert_allclose(embed_with_ray(table, EmbeddingConfig(**{**cfg.__dict__, "tokenize_workers": 1})),
+                               plain, atol=1e-5)
+
+
 def test_stage_checks_its_input_columns():
     with pytest.raises(schema.SchemaError, match=r"required columns \['row'\] not found"):
         embed_with_ray(pa.table({schema.TEXT: ["a"]}), EmbeddingConfig())

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from llmclust.neighbours import NeighboursConfig, from_table, knn, to_table
+from llmclust.neighbours import build_index, NeighboursConfig, from_table, knn, to_table
 
 
 def unit(x):
@@ -29,6 +29,10 @@ def test_ivf_recall_is_high():
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)])
     assert recall > 0.9
     assert (ids >= 0).all()
+    import faiss
+
+    index = build_index(x, NeighboursConfig(index="ivf", nlist=16, nprobe=8))
+    assert faiss.extract_index_ivf(index).nprobe == 8 and index.is_trained and index.ntotal == 2000
 
 
 def test_duplicates_still_exclude_self_and_table_round_trips():

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
-from llmclust.config import expect, expect_choice
+from llmclust.config import expect, expect_choice, to_dict
 from llmclust.models import import_faiss
+from llmclust.placement import USE_GPU, run_placed
 from llmclust.runs import RunDir, Stage, write_table
 
 
@@ -32,6 +33,7 @@ class ClusteringConfig:
     n_init: int = 1  # restarts per seed (the papers report n_init=1 means over seeds)
     max_iter: int = 300
     minibatch_min_rows: int = 200_000  # auto switches to faiss KMeans at this many rows
+    use_gpu: str = "auto"  # faiss KMeans on a GPU worker when the Ray cluster has one | never | always
 
     def __post_init__(self):
         expect(self.n_clusters >= 2, "n_clusters", self.n_clusters, "an integer >= 2")
@@ -40,6 +42,12 @@ class ClusteringConfig:
         expect_choice("algorithm", self.algorithm, ["auto", "kmeans", "minibatch", "faiss"])
         expect(self.n_init > 0, "n_init", self.n_init, "a positive integer")
         expect(self.max_iter > 0, "max_iter", self.max_iter, "a positive integer")
+        expect_choice("use_gpu", self.use_gpu, USE_GPU)
+
+    def resolved_algorithm(self, rows: int) -> str:
+        if self.algorithm != "auto":
+            return self.algorithm
+        return "faiss" if rows >= self.minibatch_min_rows else "kmeans"
 
 
 @dataclass
@@ -56,9 +64,7 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, cfg: ClusteringConfig) -> KMe
     if n < k:
         raise ValueError(f"n_samples={n} should be >= n_clusters={k}; lower clustering.n_clusters")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    algorithm = cfg.algorithm
-    if algorithm == "auto":
-        algorithm = "faiss" if n >= cfg.minibatch_min_rows else "kmeans"
+    algorithm = cfg.resolved_algorithm(n)
     if algorithm == "faiss":
         return _faiss_kmeans(x, k, seed, cfg)
     from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -92,7 +98,13 @@ def best_run(runs: list[KMeansRun]) -> KMeansRun:
 def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: np.ndarray, upstream: Stage,
                   name: str = "cluster") -> tuple[list[KMeansRun], Stage]:
     """KMeans once per seed; labels of every seed kept (for mean/std metrics)."""
-    stage = run.stage(name, cfg, upstream.fingerprint)
+    # where it runs does not change the result: runs written before use_gpu existed stay valid
+    identity = {k: v for k, v in to_dict(cfg).items() if k != "use_gpu"}
+    stage = run.stage(name, identity, upstream.fingerprint)
+    use_gpu = cfg.use_gpu if cfg.resolved_algorithm(len(vectors)) == "faiss" else "never"
+
+    def compute() -> list[KMeansRun]:
+        return run_placed(cluster_over_seeds, vectors, cfg, use_gpu=use_gpu, what=f"stage {name}")
 
     def write(stage: Stage, runs: list[KMeansRun]) -> dict:
         write_table(stage.file("labels.parquet"), pa.table({schema.SEED_LABELS.format(seed=r.seed): r.labels for r in runs}))
@@ -105,7 +117,7 @@ def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: np.ndarray, upstr
         return [KMeansRun(s, labels.column(schema.SEED_LABELS.format(seed=s)).to_numpy(), centers[i], inertia[str(s)])
                 for i, s in enumerate(cfg.seeds)]
 
-    return stage.run(lambda: cluster_over_seeds(vectors, cfg), write, read), stage
+    return stage.run(compute, write, read), stage
 
 
 def assign(vectors: np.ndarray, centers: np.ndarray, top: int = 2) -> tuple[np.ndarray, np.ndarray]:

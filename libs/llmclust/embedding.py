@@ -111,18 +111,24 @@ def pad_token_lists(ids) -> dict:
 
 
 class TokenizeBatch:
-    """Ray Data callable: TEXT -> ragged token ids, run as a pool of CPU actors."""
+    """Ray Data callable: TEXT -> ragged token ids, run as a pool of CPU actors.
+
+    Tokenises through the sentence-transformers model itself (its lower-casing, prompts and
+    truncation), not a bare tokenizer, so the vectors equal those of ``tokenize_workers=0``.
+    That loads the weights once per actor on CPU; only the tokenising path runs.
+    """
 
     def __init__(self, model_path: str, max_seq_length: int):
-        from transformers import AutoTokenizer
+        from sentence_transformers import SentenceTransformer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.max_len = max_seq_length
+        self.model = SentenceTransformer(model_path, device="cpu")
+        self.model.max_seq_length = max_seq_length
 
     def __call__(self, batch: dict) -> dict:
-        enc = self.tokenizer(list(batch[schema.TEXT]), truncation=True, max_length=self.max_len)
+        features = text_features(self.model, list(batch[schema.TEXT]))
+        ids, mask = features[schema.TOKEN_IDS].numpy(), features[schema.TOKEN_MASK].numpy().astype(bool)
         # unpadded ids only: the model actor pads each batch to its own longest text
-        return {schema.ROW: batch[schema.ROW], schema.TOKEN_IDS: [np.asarray(x, np.int32) for x in enc[schema.TOKEN_IDS]]}
+        return {schema.ROW: batch[schema.ROW], schema.TOKEN_IDS: [row[keep].astype(np.int32) for row, keep in zip(ids, mask)]}
 
 
 class EncodeBatch:

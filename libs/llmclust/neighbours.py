@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.config import expect, expect_choice
 from llmclust.models import import_faiss
+from llmclust.placement import USE_GPU, run_placed
 from llmclust.runs import RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class NeighboursConfig:
     nlist: int = 0  # IVF cells; 0: 4 * sqrt(n)
     nprobe: int = 32  # IVF cells visited per query
     query_batch: int = 16_384  # queries per search call
-    use_gpu: str = "auto"  # auto | never | always
+    use_gpu: str = "auto"  # auto: on a GPU worker when the Ray cluster has one | never | always
 
     def __post_init__(self):
         expect(self.k > 0, "k", self.k, "a positive integer")
@@ -44,7 +45,7 @@ class NeighboursConfig:
         expect(self.nlist >= 0, "nlist", self.nlist, "0 (automatic) or a positive integer")
         expect(self.nprobe > 0, "nprobe", self.nprobe, "a positive integer")
         expect(self.query_batch > 0, "query_batch", self.query_batch, "a positive integer")
-        expect_choice("use_gpu", self.use_gpu, ["auto", "never", "always"])
+        expect_choice("use_gpu", self.use_gpu, USE_GPU)
 
 
 def _gpu_count(faiss) -> int:
@@ -57,21 +58,22 @@ def build_index(vectors: np.ndarray, cfg: NeighboursConfig):
 
     n, d = vectors.shape
     kind = cfg.index if cfg.index != "auto" else ("ivf" if n >= cfg.ivf_min_rows else "flat")
-    if kind == "flat":
-        index = faiss.IndexFlatIP(d)
-    else:
-        nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(n, min(n, nlist * 64), replace=False)]
-        index.train(sample)
-        index.nprobe = min(cfg.nprobe, nlist)
     gpus = _gpu_count(faiss)
     if cfg.use_gpu == "always" and not gpus:
         raise RuntimeError("neighbours.use_gpu=always but faiss sees no GPU; install faiss-gpu or set use_gpu=auto")
-    if gpus and cfg.use_gpu != "never":
+    on_gpu = bool(gpus) and cfg.use_gpu != "never"
+    nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
+    index = faiss.IndexFlatIP(d) if kind == "flat" else faiss.IndexIVFFlat(
+        faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    if on_gpu:  # before training: the IVF k-means is the expensive part, and it runs on the GPU too
         index = faiss.index_cpu_to_all_gpus(index)
+    if kind == "ivf":
+        index.train(vectors[np.random.default_rng(0).choice(n, min(n, nlist * 64), replace=False)])
+        # ParameterSpace sets nprobe on a CPU and a GPU IVF index alike
+        (faiss.GpuParameterSpace() if on_gpu else faiss.ParameterSpace()).set_index_parameter(
+            index, "nprobe", min(cfg.nprobe, nlist))
     index.add(vectors)
-    log.info("neighbour index: %s over %d x %d (%s)", kind, n, d, "gpu" if gpus and cfg.use_gpu != "never" else "cpu")
+    log.info("neighbour index: %s over %d x %d (%s)", kind, n, d, "gpu" if on_gpu else "cpu")
     return index
 
 
@@ -134,6 +136,6 @@ def neighbours_stage(run: RunDir, cfg: NeighboursConfig, vectors: np.ndarray, up
         write_table(stage.file("neighbours.parquet"), to_table(*found))
         return {"rows": len(found[0]), "k": int(found[0].shape[1])}
 
-    ids, sims = stage.run(lambda: knn(vectors, cfg), write,
+    ids, sims = stage.run(lambda: run_placed(knn, vectors, cfg, use_gpu=cfg.use_gpu, what=f"stage {name}"), write,
                           lambda stage: from_table(pq.read_table(stage.file("neighbours.parquet"))))
     return ids, sims, stage

@@ -32,6 +32,14 @@ class FakeBackend:
         return out
 
 
+class HealedBackend(FakeBackend):
+    """The same backend once fixed: nothing raises, answers say 'fixed <text>'."""
+
+    def generate(self, chats, params):
+        self.seen.extend(c[-1]["content"] for c in chats)
+        return [[f"fixed {c[-1]['content']}"] * params.n for c in chats]
+
+
 def chat(text):
     return [{"role": "user", "content": text}]
 
@@ -79,6 +87,23 @@ def test_a_bad_row_does_not_fail_its_batch(upstream):
                             backend=FakeBackend())
     assert result.texts == ["label a", "", "label b"]
     assert result.manifest["errors"] == 1 and "backend exploded" in result.manifest["first_errors"][0]
+    errors = pq.read_table(result.stage.file("answers.parquet")).column("error").to_pylist()
+    assert errors[0] == errors[2] == "" and "backend exploded" in errors[1]
+
+    # the stage is finished but not reused: a rerun asks the backend for the failed row only
+    healed = HealedBackend()
+    again = generate_stage(run, "s", [chat("a"), chat("boom"), chat("b")], SamplingParams(), cfg, up, backend=healed)
+    assert healed.seen == ["boom"] and again.texts == ["label a", "fixed boom", "label b"]
+    assert again.manifest["errors"] == 0
+
+
+def test_a_dead_engine_fails_the_stage_instead_of_finishing_it(upstream):
+    run, up = upstream
+    cfg = LLMConfig(num_actors=0, batch_size=2, max_failed_fraction=0.5)
+    with pytest.raises(RuntimeError, match=r"2 of 3 prompts failed in the backend.*max_failed_fraction=0.5"):
+        generate_stage(run, "dead", [chat("boom 1"), chat("boom 2"), chat("a")], SamplingParams(), cfg, up,
+                       backend=FakeBackend())
+    assert not (run.path / "dead" / "manifest.json").exists()
 
 
 def test_several_greedy_answers_per_prompt_are_refused_for_every_backend():

@@ -17,8 +17,11 @@ parameters); only misses are generated, by ``cfg.num_actors`` actors of a Ray Da
 Answers enter the cache batch by batch, so a killed stage resumes where it stopped and a
 rerun makes no call. With ``parse``, an unparseable answer is asked again once (seed + 1,
 temperature ``cfg.retry_temperature``) and, if still unparseable, counted, never dropped.
-A batch that raises is retried row by row; a row that still raises gets empty answers, is
-counted as an error and is not cached. ``answers.parquet`` in the stage folder holds every
+A batch that raises is retried row by row; a row that still raises gets empty answers, its
+error in the ``error`` column of ``answers.parquet``, and is not cached. A stage with such
+rows is finished (the job goes on) but not reused: a rerun asks the backend again for those
+rows only (the others come from the cache). When more than ``llm.max_failed_fraction`` of
+the rows fail (a dead engine), the stage raises instead of finishing. ``answers.parquet`` in the stage folder holds every
 answer (and with ``save_prompts`` the prompt and the first attempt of retried rows).
 
 Example::
@@ -131,7 +134,8 @@ class _Generator:
         self.name, self.cfg, self.backend = name, cfg, backend
         self.model_id = backend.model_id if backend is not None else model_id(cfg)
         self.cache = ResponseCache(cfg.cache_dir or run.path / "llm_cache") if cfg.cache else None
-        self.calls, self.cache_hits, self.seconds, self.errors = 0, 0, 0.0, []
+        self.calls, self.cache_hits, self.seconds = 0, 0, 0.0
+        self.errors: dict[int, str] = {}  # row -> backend error of its latest attempt
 
     def answer(self, chats: dict[int, Chat], params: SamplingParams) -> dict[int, list[str]]:
         keys = {i: cache_key(self.model_id, c, params) for i, c in chats.items()}
@@ -154,8 +158,9 @@ class _Generator:
             for i, a, e in zip(indices, answers, errors):
                 out[i] = a
                 if e:
-                    self.errors.append(e)
+                    self.errors[i] = e
                 else:
+                    self.errors.pop(i, None)
                     fresh[keys[i]] = a
             if self.cache is not None:
                 self.cache.put(fresh)
@@ -184,7 +189,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     by default the backend of ``cfg`` runs in a Ray actor pool.
     """
     stage = run.stage(name, *_stage_fingerprint(chats, params, cfg, parse), upstream.fingerprint)
-    if stage.done and stage.file(ANSWERS_FILE).exists():
+    if stage.done and stage.file(ANSWERS_FILE).exists() and not stage.manifest.get("errors"):
         answers = [list(a) for a in pq.read_table(stage.file(ANSWERS_FILE)).column(schema.RESPONSE).to_pylist()]
         parsed = _parse_all(answers, parse)
         manifest = stage.manifest
@@ -203,11 +208,18 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
             parsed[i] = [parse(a) for a in answers[i]]
     failures = sum(v is None for row in parsed for v in row) if parse else 0
     total = sum(len(row) for row in answers)
+    if len(gen.errors) > cfg.max_failed_fraction * len(chats):
+        first = next(iter(gen.errors.values()))
+        raise RuntimeError(
+            f"llm {name}: {len(gen.errors)} of {len(chats)} prompts failed in the backend (first: {first}); "
+            f"more than llm.max_failed_fraction={cfg.max_failed_fraction}, so the engine looks broken and the "
+            "stage is not finished. Fix the backend and rerun: the answers that did come back are cached.")
 
     retried = np.zeros(len(chats), bool)
     retried[failed] = True
     columns = {schema.ROW: pa.array(np.arange(len(chats)), pa.int64()), schema.RESPONSE: pa.array(answers),
-               schema.RETRIED: pa.array(retried)}
+               schema.RETRIED: pa.array(retried),
+               schema.ERROR: pa.array([gen.errors.get(i, "") for i in range(len(chats))], pa.string())}
     if cfg.save_prompts:
         columns[schema.PROMPT] = pa.array([json.dumps(c, ensure_ascii=False) for c in chats])
         columns[schema.FIRST_RESPONSE] = pa.array([first[i] for i in range(len(chats))])
@@ -215,12 +227,12 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     manifest = stage.finish(
         len(chats), model=gen.model_id, calls=gen.calls, cache_hits=gen.cache_hits, llm_seconds=round(gen.seconds, 3),
         retried=len(failed), parse_failures=failures, parse_failure_rate=round(failures / max(total, 1), 4),
-        errors=len(gen.errors), first_errors=gen.errors[:MAX_ERRORS_REPORTED],
+        errors=len(gen.errors), first_errors=list(gen.errors.values())[:MAX_ERRORS_REPORTED],
     )
     if failures:
         log.warning("llm %s: %d of %d answers unparseable after one retry (%.1f%%); they are listed in %s",
                     name, failures, total, 100 * failures / max(total, 1), stage.file(ANSWERS_FILE))
     if gen.errors:
-        log.warning("llm %s: %d prompts failed in the backend (first: %s); a rerun retries them",
-                    name, len(gen.errors), gen.errors[0])
+        log.warning("llm %s: %d prompts failed in the backend (first: %s); they are marked in %s and a rerun "
+                    "retries only them", name, len(gen.errors), next(iter(gen.errors.values())), stage.file(ANSWERS_FILE))
     return GenerationResult(answers, parsed, failures, gen.calls, gen.seconds, manifest, stage)
