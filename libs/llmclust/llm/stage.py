@@ -12,8 +12,9 @@
 ``result.texts`` / ``result.values`` give the first answer / parsed value of each chat.
 
 How it runs. Every chat is looked up in the response cache (key: model id, chat, sampling
-parameters); only misses are generated, by ``cfg.num_actors`` actors of a Ray Data
-``map_batches`` pool that load the backend once each (``num_actors=0``: in this process).
+parameters); only misses are generated, by the job's ``cfg.num_actors`` long-lived engine
+actors (:mod:`llmclust.llm.engines`: loaded once and shared by every stage and retry pass
+that asks for the same engine; ``num_actors=0``: in this process).
 Answers enter the cache batch by batch, so a killed stage resumes where it stopped and a
 rerun makes no call. With ``parse``, an unparseable answer is asked again once (seed + 1,
 temperature ``cfg.retry_temperature``) and, if still unparseable, counted, never dropped.
@@ -48,6 +49,7 @@ from llmclust.config import fingerprint
 from llmclust.llm.backends import LLMConfig, make_backend, model_id
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
 from llmclust.llm.cache import ResponseCache, cache_key
+from llmclust.llm.engines import generate_on_engines, generate_tolerant
 from llmclust.runs import Progress, RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
@@ -73,49 +75,6 @@ class GenerationResult:
     @property
     def values(self) -> list[Any]:
         return [p[0] if p else None for p in self.parsed]
-
-
-def generate_tolerant(backend: LLMBackend, chats: list[Chat], params: SamplingParams) -> tuple[list[list[str]], list[str]]:
-    """Answers and an error message per chat ("" if fine): one bad prompt never fails the batch."""
-    try:
-        return backend.generate(chats, params), [""] * len(chats)
-    except Exception:  # noqa: BLE001 - isolate the bad row below
-        answers, errors = [], []
-        for chat in chats:
-            try:
-                answers.append(backend.generate([chat], params)[0])
-                errors.append("")
-            except Exception as err:  # noqa: BLE001 - reported in the manifest
-                answers.append([""] * params.n)
-                errors.append(f"{type(err).__name__}: {err}"[:500])
-        return answers, errors
-
-
-class GenerateBatch:
-    """Ray Data callable class: loads the backend once per actor, answers one batch per call."""
-
-    def __init__(self, cfg: LLMConfig, params: SamplingParams):
-        self.backend, self.params = make_backend(cfg), params
-
-    def __call__(self, batch: dict) -> dict:
-        chats = [json.loads(c) for c in batch[schema.CHAT]]
-        answers, errors = generate_tolerant(self.backend, chats, self.params)
-        return {schema.INDEX: batch[schema.INDEX], schema.ANSWERS: np.array([json.dumps(a) for a in answers]),
-                schema.ERROR: np.array(errors, dtype=object)}
-
-
-def _batches_with_ray(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig) -> Iterator[tuple[list[int], list, list]]:
-    import ray
-
-    items = [{schema.INDEX: i, schema.CHAT: json.dumps(c)} for i, c in chats.items()]
-    ds = ray.data.from_items(items).map_batches(
-        GenerateBatch, fn_constructor_args=(cfg, params), batch_size=cfg.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=cfg.num_actors), num_cpus=cfg.cpus_per_actor,
-        num_gpus=cfg.gpus_per_actor or None,
-        batch_format="numpy",
-    )
-    for out in ds.iter_batches(batch_format="numpy", batch_size=None):
-        yield out[schema.INDEX].tolist(), [json.loads(a) for a in out[schema.ANSWERS]], list(out[schema.ERROR])
 
 
 def _batches_in_process(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig,
@@ -149,7 +108,7 @@ class _Generator:
         log.info("llm %s: %d prompts, %d cached, %d to generate", self.name, len(chats), len(out), len(missing))
         progress, t0 = Progress(f"llm {self.name}", len(missing)), time.time()
         if self.backend is None and self.cfg.num_actors > 0:
-            batches = _batches_with_ray(missing, params, self.cfg)
+            batches = generate_on_engines(missing, params, self.cfg)
         else:
             self.backend = self.backend or make_backend(self.cfg)
             batches = _batches_in_process(missing, params, self.cfg, self.backend)

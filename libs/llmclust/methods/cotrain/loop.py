@@ -41,6 +41,7 @@ from llmclust import schema
 from llmclust.clustering import ClusteringConfig, kmeans
 from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
+from llmclust.llm.engines import release_engines
 from llmclust.methods.cotrain.interpretations import interpretation_chats, parse_interpretation
 from llmclust.methods.cotrain.preference import density_scores, duplicate_matrix, preference_pairs
 from llmclust.models import model_weights, resolve_model
@@ -161,6 +162,7 @@ def _dpo(run: RunDir, cfg, t: int, texts: list[str], pairs: list[dict], state: _
     stage = run.stage(f"iter{t}_dpo", ct.dpo, cfg.llm.model, state.adapter, upstream.fingerprint)
 
     def compute() -> dict:
+        release_engines()  # the generation engines' GPUs go to training; the next iteration's adapter needs new ones
         chats = interpretation_chats([texts[p[schema.ROW]] for p in pairs], ct.task)
         examples = [{"prompt": chat, "chosen": [{"role": "assistant", "content": p[schema.CHOSEN]}],
                      "rejected": [{"role": "assistant", "content": p[schema.REJECTED]}]} for chat, p in zip(chats, pairs)]

@@ -1,0 +1,110 @@
+"""Long-lived LLM engine actors, shared by every LLM stage of a job.
+
+Loading an engine is the expensive part of an LLM stage (seconds for SmolLM2 on a CPU,
+minutes for a 7B model on vLLM). A stage used to build a new Ray Data pipeline, so a new set
+of engines, for every call and for its retry pass: 4-8 loads per co-training iteration.
+Here ``llm.num_actors`` actors, each holding one engine, live for as long as the job asks for
+the same engine (backend, model, adapter, device, batch size); asking for another (the next
+co-training iteration's adapter) releases them first, so two sets never hold a GPU at once.
+Batches are spread over the actors as they free up and come back as they finish, so the stage
+sees progress batch by batch.
+
+Example::
+
+    for indices, answers, errors in generate_on_engines(chats_by_index, SamplingParams(), cfg):
+        ...
+    engine_stats()      # {'engines_started': 1, 'batches': 3}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+from llmclust.config import fingerprint
+from llmclust.llm.backends import LLMConfig, make_backend
+from llmclust.llm.base import Chat, LLMBackend, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+def generate_tolerant(backend: LLMBackend, chats: list[Chat], params: SamplingParams) -> tuple[list[list[str]], list[str]]:
+    """Answers and an error message per chat ("" if fine): one bad prompt never fails the batch."""
+    try:
+        return backend.generate(chats, params), [""] * len(chats)
+    except Exception:  # noqa: BLE001 - isolate the bad row below
+        answers, errors = [], []
+        for chat in chats:
+            try:
+                answers.append(backend.generate([chat], params)[0])
+                errors.append("")
+            except Exception as err:  # noqa: BLE001 - reported in the manifest
+                answers.append([""] * params.n)
+                errors.append(f"{type(err).__name__}: {err}"[:500])
+        return answers, errors
+
+
+class EngineWorker:
+    """The body of one engine actor: loads the backend once, answers batches."""
+
+    def __init__(self, cfg: LLMConfig):
+        self.backend = make_backend(cfg)
+
+    def generate(self, indices: list[int], chats: list[Chat], params: SamplingParams) -> tuple[list[int], list, list]:
+        answers, errors = generate_tolerant(self.backend, chats, params)
+        return indices, answers, errors
+
+
+class _Engines:
+    """The job's one set of engine actors and the config they were started for."""
+
+    def __init__(self):
+        self.key, self.actors = None, []
+        self.stats = {"engines_started": 0, "batches": 0}
+
+    def for_config(self, cfg: LLMConfig) -> list:
+        import ray
+
+        # another Ray session (ray.shutdown, ray.init) has none of the old actors
+        key = (fingerprint(cfg), ray.get_runtime_context().get_job_id())
+        if key != self.key:
+            self.release()
+            options = {"num_cpus": cfg.cpus_per_actor, "num_gpus": cfg.gpus_per_actor or None}
+            self.actors = [ray.remote(EngineWorker).options(**options).remote(cfg) for _ in range(cfg.num_actors)]
+            self.key = key
+            self.stats["engines_started"] += cfg.num_actors
+            log.info("llm: started %d engine actor(s) for %s", cfg.num_actors, cfg.model)
+        return self.actors
+
+    def release(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            for actor in self.actors:
+                ray.kill(actor)
+        self.key, self.actors = None, []
+
+
+_ENGINES = _Engines()
+
+
+def generate_on_engines(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig) -> Iterator[tuple[list[int], list, list]]:
+    """(indices, answers, errors) per batch of ``cfg.batch_size`` chats, in the order they finish."""
+    from ray.util import ActorPool
+
+    items = list(chats.items())
+    batches = [items[s:s + cfg.batch_size] for s in range(0, len(items), cfg.batch_size)]
+    pool = ActorPool(_ENGINES.for_config(cfg))
+    submit = lambda actor, batch: actor.generate.remote([i for i, _ in batch], [c for _, c in batch], params)  # noqa: E731
+    for result in pool.map_unordered(submit, batches):
+        _ENGINES.stats["batches"] += 1
+        yield result
+
+
+def engine_stats() -> dict:
+    return dict(_ENGINES.stats)
+
+
+def release_engines() -> None:
+    """Free the engine actors (and their GPUs) now, e.g. before training the LLM."""
+    _ENGINES.release()
