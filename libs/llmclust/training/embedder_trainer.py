@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +202,9 @@ def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir
     trainer = TorchTrainer(
         train_func,
         # resolved here: a relative path means nothing in a worker's own working directory
-        train_loop_config={"trainer": asdict(cfg), "model_path": resolve_model(str(model_path)),
+        # the trainer's own fields only: a subclass (co-training's) adds its loss settings
+        train_loop_config={"trainer": {f.name: getattr(cfg, f.name) for f in fields(TrainerConfig)},
+                           "model_path": resolve_model(str(model_path)),
                            "tuples": [tuple(t) for t in tuples], "loss": loss},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
