@@ -77,7 +77,7 @@ def test_unparseable_answers_are_retried_once_then_counted(upstream):
     saved = pq.read_table(run.path / "labels" / "answers.parquet").to_pydict()
     assert saved["retried"] == [False, True, True]
     assert saved["first_response"][1] == ["..."] and saved["response"][1] == ["label wordless"]
-    assert '"good"' in saved["prompt"][0]
+    assert saved["prompt"][0] == [{"role": "user", "content": "good"}]
 
 
 def test_a_bad_row_does_not_fail_its_batch(upstream):

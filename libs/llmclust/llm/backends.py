@@ -40,6 +40,7 @@ class LLMConfig:
     save_prompts: bool = True  # write every prompt and raw answer to the stage folder
     retry_temperature: float = 0.7  # an unparseable answer is asked again once, sampled at this temperature
     max_failed_fraction: float = 0.5  # more rows than this failing in the backend fails the stage
+    max_calls: int = 0  # prompts the run may send to the backend, retries included (0: unlimited); see llm/budget.py
 
     def __post_init__(self):
         expect_choice("backend", self.backend, BACKENDS)
@@ -54,6 +55,7 @@ class LLMConfig:
                self.base_url, "an http(s) URL such as http://127.0.0.1:8000/v1 when backend=openai")
         expect(self.timeout_s > 0, "timeout_s", self.timeout_s, "a positive number of seconds")
         expect(self.retry_temperature > 0, "retry_temperature", self.retry_temperature, "a positive temperature")
+        expect(self.max_calls >= 0, "max_calls", self.max_calls, "0 (unlimited) or a positive number of prompts")
         expect(0 <= self.max_failed_fraction <= 1, "max_failed_fraction", self.max_failed_fraction, "a fraction in [0, 1]")
         expect(not self.adapter or self.backend != "openai", "adapter", self.adapter,
                "'' with backend=openai (serve the adapter on the server instead)")

@@ -3,22 +3,27 @@
 Loading an engine is the expensive part of an LLM stage (seconds for SmolLM2 on a CPU,
 minutes for a 7B model on vLLM). A stage used to build a new Ray Data pipeline, so a new set
 of engines, for every call and for its retry pass: 4-8 loads per co-training iteration.
-Here ``llm.num_actors`` actors, each holding one engine, live for as long as the job asks for
-the same engine (backend, model, adapter, device, batch size); asking for another (the next
-co-training iteration's adapter) releases them first, so two sets never hold a GPU at once.
+Here ``llm.num_actors`` actors, each holding one engine, serve a stage's first pass and its
+retry pass, and every stage run inside ``with keep_engines():`` (co-training's greedy and
+sampled interpretations) as long as they ask for the same engine (backend, model, adapter,
+device, batch size). Otherwise they are released when the stage ends: they hold CPUs or
+GPUs that the embedding and training stages in between need. Asking for another engine
+(the next iteration's adapter) releases the old ones first, so two sets never hold a GPU.
 Batches are spread over the actors as they free up and come back as they finish, so the stage
 sees progress batch by batch.
 
 Example::
 
-    for indices, answers, errors in generate_on_engines(chats_by_index, SamplingParams(), cfg):
-        ...
+    with keep_engines():
+        for indices, answers, errors in generate_on_engines(chats_by_index, SamplingParams(), cfg):
+            ...
     engine_stats()      # {'engines_started': 1, 'batches': 3}
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from typing import Iterator
 
 from llmclust.config import fingerprint
@@ -59,7 +64,7 @@ class _Engines:
     """The job's one set of engine actors and the config they were started for."""
 
     def __init__(self):
-        self.key, self.actors = None, []
+        self.key, self.actors, self.kept = None, [], 0
         self.stats = {"engines_started": 0, "batches": 0}
 
     def for_config(self, cfg: LLMConfig) -> list:
@@ -105,6 +110,18 @@ def engine_stats() -> dict:
     return dict(_ENGINES.stats)
 
 
-def release_engines() -> None:
-    """Free the engine actors (and their GPUs) now, e.g. before training the LLM."""
-    _ENGINES.release()
+@contextmanager
+def keep_engines():
+    """Keep the engines loaded across the stages run inside; release them at the end."""
+    _ENGINES.kept += 1
+    try:
+        yield
+    finally:
+        _ENGINES.kept -= 1
+        stage_done()
+
+
+def stage_done() -> None:
+    """Called by each LLM stage at its end: free the engines unless ``keep_engines`` holds them."""
+    if not _ENGINES.kept:
+        _ENGINES.release()

@@ -11,10 +11,13 @@
   ``seconds``: time spent generating; ``manifest`` and ``stage``: the checkpointed stage.
 ``result.texts`` / ``result.values`` give the first answer / parsed value of each chat.
 
-How it runs. Every chat is looked up in the response cache (key: model id, chat, sampling
-parameters); only misses are generated, by the job's ``cfg.num_actors`` long-lived engine
-actors (:mod:`llmclust.llm.engines`: loaded once and shared by every stage and retry pass
-that asks for the same engine; ``num_actors=0``: in this process).
+How it runs. Every chat is looked up in the response cache (key: model id, sampling
+parameters, chat; :mod:`llmclust.llm.cache` hashes them in one pass and reads the stage's
+keys in one query); only misses are generated, by the job's ``cfg.num_actors`` long-lived
+engine actors (:mod:`llmclust.llm.engines`: loaded once and shared by every stage and retry
+pass that asks for the same engine; ``num_actors=0``: in this process). Before any miss is
+sent, the job's call budget ``llm.max_calls`` is charged (:mod:`llmclust.llm.budget`): a
+stage that would exceed it stops with an error and sends nothing.
 Answers enter the cache batch by batch, so a killed stage resumes where it stopped and a
 rerun makes no call. With ``parse``, an unparseable answer is asked again once (seed + 1,
 temperature ``cfg.retry_temperature``) and, if still unparseable, counted, never dropped.
@@ -23,7 +26,8 @@ error in the ``error`` column of ``answers.parquet``, and is not cached. A stage
 rows is finished (the job goes on) but not reused: a rerun asks the backend again for those
 rows only (the others come from the cache). When more than ``llm.max_failed_fraction`` of
 the rows fail (a dead engine), the stage raises instead of finishing. ``answers.parquet`` in the stage folder holds every
-answer (and with ``save_prompts`` the prompt and the first attempt of retried rows).
+answer (and with ``save_prompts`` the prompt, as a list of role/content messages, and the first attempt
+of retried rows).
 
 Example::
 
@@ -34,7 +38,7 @@ Example::
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -45,11 +49,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
-from llmclust.config import fingerprint
 from llmclust.llm.backends import LLMConfig, make_backend, model_id
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
-from llmclust.llm.cache import ResponseCache, cache_key
-from llmclust.llm.engines import generate_on_engines, generate_tolerant
+from llmclust.llm.budget import CallLedger
+from llmclust.llm.cache import KeyMaker, ResponseCache
+from llmclust.llm.engines import generate_on_engines, generate_tolerant, stage_done
 from llmclust.runs import Progress, RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,10 @@ def _batches_in_process(chats: dict[int, Chat], params: SamplingParams, cfg: LLM
         yield batch, answers, errors
 
 
+def _chars(chat: Chat) -> int:
+    return sum(len(m["content"]) for m in chat)
+
+
 class _Generator:
     """Cache lookups, generation of the misses, bookkeeping of calls, time and errors."""
 
@@ -93,19 +101,26 @@ class _Generator:
         self.name, self.cfg, self.backend = name, cfg, backend
         self.model_id = backend.model_id if backend is not None else model_id(cfg)
         self.cache = ResponseCache(cfg.cache_dir or run.path / "llm_cache") if cfg.cache else None
+        self.ledger = CallLedger(run, cfg.max_calls)
         self.calls, self.cache_hits, self.seconds = 0, 0, 0.0
         self.errors: dict[int, str] = {}  # row -> backend error of its latest attempt
 
-    def answer(self, chats: dict[int, Chat], params: SamplingParams) -> dict[int, list[str]]:
-        keys = {i: cache_key(self.model_id, c, params) for i, c in chats.items()}
-        found = self.cache.get(list(keys.values())) if self.cache is not None else {}
-        out = {i: found[k] for i, k in keys.items() if k in found}
+    def keys(self, chats: list[Chat], params: SamplingParams) -> np.ndarray:
+        return KeyMaker(self.model_id, params).keys(chats)
+
+    def answer(self, chats: list[Chat], rows: list[int], keys: np.ndarray, params: SamplingParams) -> dict[int, list[str]]:
+        """Answers of ``chats[i]`` for each i in ``rows``; ``keys[j]`` is the cache key of ``rows[j]``."""
+        found = self.cache.get(keys) if self.cache is not None else {}
+        out = {rows[j]: a for j, a in found.items()}
         self.cache_hits += len(out)
         # longest first: batches of similar length pad less
-        missing = {i: chats[i] for i in sorted((i for i in chats if i not in out), key=lambda i: -len(json.dumps(chats[i])))}
-        if not missing:
+        todo = sorted((j for j in range(len(rows)) if j not in found), key=lambda j: -_chars(chats[rows[j]]))
+        if not todo:
             return out
-        log.info("llm %s: %d prompts, %d cached, %d to generate", self.name, len(chats), len(out), len(missing))
+        log.info("llm %s: %d prompts, %d cached, %d to generate", self.name, len(rows), len(out), len(todo))
+        self.ledger.charge(self.name, len(todo))
+        missing = {rows[j]: chats[rows[j]] for j in todo}
+        key_of = {rows[j]: keys[j] for j in todo}
         progress, t0 = Progress(f"llm {self.name}", len(missing)), time.time()
         if self.backend is None and self.cfg.num_actors > 0:
             batches = generate_on_engines(missing, params, self.cfg)
@@ -113,30 +128,42 @@ class _Generator:
             self.backend = self.backend or make_backend(self.cfg)
             batches = _batches_in_process(missing, params, self.cfg, self.backend)
         for indices, answers, errors in batches:
-            fresh = {}
+            fresh = []
             for i, a, e in zip(indices, answers, errors):
                 out[i] = a
                 if e:
                     self.errors[i] = e
                 else:
                     self.errors.pop(i, None)
-                    fresh[keys[i]] = a
-            if self.cache is not None:
-                self.cache.put(fresh)
+                    fresh.append(i)
+            if self.cache is not None and fresh:
+                self.cache.put(np.stack([key_of[i] for i in fresh]), [out[i] for i in fresh])
             self.calls += len(indices)
             progress.update(len(indices))
+        if self.cache is not None:
+            self.cache.flush()
         self.seconds += time.time() - t0
         return out
+
+
+def _chats_column(chats: list[Chat]) -> pa.ListArray:
+    """The chats as list<struct<role, content>>, built from flat columns (no per-chat JSON)."""
+    offsets = pa.array(np.cumsum([0] + [len(c) for c in chats]), pa.int32())
+    messages = pa.StructArray.from_arrays([pa.array([m["role"] for c in chats for m in c], pa.string()),
+                                           pa.array([m["content"] for c in chats for m in c], pa.string())],
+                                          names=["role", "content"])
+    return pa.ListArray.from_arrays(offsets, messages)
 
 
 def _parse_all(answers: list[list[str]], parse: Callable[[str], Any] | None) -> list[list[Any]]:
     return [[parse(a) for a in row] for row in answers] if parse else answers
 
 
-def _stage_fingerprint(chats: list[Chat], params: SamplingParams, cfg: LLMConfig, parse) -> list:
+def _stage_fingerprint(keys: np.ndarray, params: SamplingParams, cfg: LLMConfig, parse) -> list:
+    """What the answers depend on; the chats enter through their cache keys (hashed once)."""
     identity = {"model": model_id(cfg), "retry_temperature": cfg.retry_temperature}
     parser = f"{parse.__module__}.{parse.__qualname__}" if parse else None
-    return [identity, params, fingerprint(chats), parser]
+    return [identity, params, hashlib.sha256(keys.tobytes()).hexdigest(), parser]
 
 
 def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingParams, cfg: LLMConfig,
@@ -147,24 +174,28 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     ``backend``: an already loaded backend to run in this process (tests, benchmarks);
     by default the backend of ``cfg`` runs in a Ray actor pool.
     """
-    stage = run.stage(name, *_stage_fingerprint(chats, params, cfg, parse), upstream.fingerprint)
+    gen = _Generator(run, name, cfg, backend)
+    keys = gen.keys(chats, params)
+    stage = run.stage(name, *_stage_fingerprint(keys, params, cfg, parse), upstream.fingerprint)
     if stage.done and stage.file(ANSWERS_FILE).exists() and not stage.manifest.get("errors"):
         answers = [list(a) for a in pq.read_table(stage.file(ANSWERS_FILE)).column(schema.RESPONSE).to_pylist()]
         parsed = _parse_all(answers, parse)
         manifest = stage.manifest
         return GenerationResult(answers, parsed, manifest.get("parse_failures", 0), 0, 0.0, manifest, stage)
 
-    gen = _Generator(run, name, cfg, backend)
-    first = gen.answer(dict(enumerate(chats)), params)
-    answers = [first[i] for i in range(len(chats))]
-    parsed = _parse_all(answers, parse)
-    failed = [i for i, row in enumerate(parsed) if any(v is None for v in row)] if parse else []
-    if failed:
-        retry = replace(params, seed=params.seed + 1, temperature=max(params.temperature, cfg.retry_temperature))
-        second = gen.answer({i: chats[i] for i in failed}, retry)
-        for i in failed:
-            answers[i] = [a2 if v is None else a for a, a2, v in zip(answers[i], second[i], parsed[i])]
-            parsed[i] = [parse(a) for a in answers[i]]
+    try:
+        first = gen.answer(chats, list(range(len(chats))), keys, params)
+        answers = [first[i] for i in range(len(chats))]
+        parsed = _parse_all(answers, parse)
+        failed = [i for i, row in enumerate(parsed) if any(v is None for v in row)] if parse else []
+        if failed:
+            retry = replace(params, seed=params.seed + 1, temperature=max(params.temperature, cfg.retry_temperature))
+            second = gen.answer(chats, failed, gen.keys([chats[i] for i in failed], retry), retry)
+            for i in failed:
+                answers[i] = [a2 if v is None else a for a, a2, v in zip(answers[i], second[i], parsed[i])]
+                parsed[i] = [parse(a) for a in answers[i]]
+    finally:
+        stage_done()  # the engines' CPUs/GPUs go back to the stages in between
     failures = sum(v is None for row in parsed for v in row) if parse else 0
     total = sum(len(row) for row in answers)
     if len(gen.errors) > cfg.max_failed_fraction * len(chats):
@@ -180,7 +211,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
                schema.RETRIED: pa.array(retried),
                schema.ERROR: pa.array([gen.errors.get(i, "") for i in range(len(chats))], pa.string())}
     if cfg.save_prompts:
-        columns[schema.PROMPT] = pa.array([json.dumps(c, ensure_ascii=False) for c in chats])
+        columns[schema.PROMPT] = _chats_column(chats)
         columns[schema.FIRST_RESPONSE] = pa.array([first[i] for i in range(len(chats))])
     write_table(stage.file(ANSWERS_FILE), pa.table(columns))
     manifest = stage.finish(

@@ -41,7 +41,7 @@ from llmclust import schema
 from llmclust.clustering import ClusteringConfig, kmeans
 from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
-from llmclust.llm.engines import release_engines
+from llmclust.llm.engines import keep_engines
 from llmclust.methods.cotrain.interpretations import interpretation_chats, parse_interpretation
 from llmclust.methods.cotrain.preference import density_scores, duplicate_matrix, preference_pairs
 from llmclust.models import model_weights, resolve_model
@@ -82,11 +82,13 @@ def _generate(run: RunDir, cfg, t: int, texts: list[str], state: _State, last: b
         settings += [(f"sample{m + 1}", SamplingParams(temperature=temp, max_tokens=ct.max_tokens, seed=ct.seed + 1000 * t + m))
                      for m, temp in enumerate(ct.temperatures)]
     stages, raw, parsed = [], [], []
-    for name, params in settings:
-        result = generate_stage(run, f"iter{t}_{name}", chats, params, llm_cfg, state.upstream, parse=parse_interpretation)
-        stages.append(result.stage)
-        raw.append(result.texts)
-        parsed.append(result.values)
+    with keep_engines():  # one engine load for the greedy and every sampled pass
+        for name, params in settings:
+            result = generate_stage(run, f"iter{t}_{name}", chats, params, llm_cfg, state.upstream,
+                                    parse=parse_interpretation)
+            stages.append(result.stage)
+            raw.append(result.texts)
+            parsed.append(result.values)
     return stages, [list(r) for r in zip(*raw)], [list(p) for p in zip(*parsed)]
 
 
@@ -162,7 +164,6 @@ def _dpo(run: RunDir, cfg, t: int, texts: list[str], pairs: list[dict], state: _
     stage = run.stage(f"iter{t}_dpo", ct.dpo, cfg.llm.model, state.adapter, upstream.fingerprint)
 
     def compute() -> dict:
-        release_engines()  # the generation engines' GPUs go to training; the next iteration's adapter needs new ones
         chats = interpretation_chats([texts[p[schema.ROW]] for p in pairs], ct.task)
         examples = [{"prompt": chat, "chosen": [{"role": "assistant", "content": p[schema.CHOSEN]}],
                      "rejected": [{"role": "assistant", "content": p[schema.REJECTED]}]} for chat, p in zip(chats, pairs)]
