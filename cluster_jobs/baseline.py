@@ -4,17 +4,16 @@
     python cluster_jobs/baseline.py --config ray_configs/local.yaml corpus.limit=500 clustering.n_clusters=20
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- python cluster_jobs/baseline.py
 
-Outputs (in run.dir): assignments.parquet, clusters.parquet, result.json, one folder per stage.
+Outputs (in run.dir): report/index.html (unless --no-report; its path is the last line printed),
+job.log (Ray's output and every log line), assignments.parquet, clusters.parquet, result.json, one folder per stage.
 """
 
-from llmclust.cli import job_parser, parse_job_config, print_fit_summary
-from llmclust.methods import KMeansClusterer
+from llmclust.cli import run_job
 
 
 def main(argv=None):
-    args = job_parser(__doc__).parse_args(argv)
-    cfg = parse_job_config(args, method="baseline")
-    print_fit_summary(KMeansClusterer(cfg).fit())
+    # config + preflight (exit 2 on bad input) -> console -> Ray -> fit -> summary -> report
+    return run_job(__doc__, argv, method="baseline")
 
 
 if __name__ == "__main__":

@@ -7,23 +7,17 @@
 
 Steps: 1. corpus, 2. embed, 3. per iteration: sample triplets, ask the LLM, fine-tune (Ray Train),
 re-embed, 4. optionally choose K from pair answers, 5. KMeans, names, evaluation.
-Outputs (in run.dir): assignments.parquet, clusters.parquet, result.json, train_iter*/embedder
+Outputs (in run.dir): report/index.html (unless --no-report; its path is the last line printed),
+job.log (Ray's output and every log line), assignments.parquet, clusters.parquet, result.json, train_iter*/embedder
 (the fine-tuned embedder), granularity/granularity.json, one folder per stage.
 """
 
-from llmclust.cli import job_parser, parse_job_config, print_fit_summary
-from llmclust.methods import ClusterLLMClusterer
+from llmclust.cli import run_job
 
 
 def main(argv=None):
-    args = job_parser(__doc__).parse_args(argv)
-    cfg = parse_job_config(args, method="clusterllm")
-    model = ClusterLLMClusterer(cfg).fit()
-    if getattr(model, "granularity_", None):
-        g = model.granularity_
-        print(f"chosen K {g['k']} from {g['answered']} answered pairs; classical estimates {g['classical']}")
-    print(f"fine-tuned embedder: {model.embedder_path_}")
-    print_fit_summary(model)
+    # config + preflight (exit 2 on bad input) -> console -> Ray -> fit -> summary -> report
+    return run_job(__doc__, argv, method="clusterllm")
 
 
 if __name__ == "__main__":

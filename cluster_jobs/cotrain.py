@@ -11,40 +11,18 @@ same run directory resumes after the last finished stage (a killed job loses at 
 stage). Steps per iteration: generate interpretations -> cluster/evaluate -> density
 preference -> LoRA DPO -> embedder training; see llmclust/cotrain.py.
 
-Outputs (in run.dir): iterations.json (the table below), iter<t>_*/ stage folders (answers,
+Outputs (in run.dir): report/index.html (unless --no-report; its path is the last line printed),
+job.log (Ray's output and every log line), iterations.json (the table below), iter<t>_*/ stage folders (answers,
 pairs, the LoRA adapter, the fine-tuned embedder), assignments.parquet, clusters.parquet,
 result.json.
 """
 
-from llmclust.cli import job_parser, parse_job_config, print_fit_summary
-from llmclust.methods import CoTrainClusterer
-
-
-def _fmt(value, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def iteration_table(rows: list[dict]) -> str:
-    """One line per iteration: ACC, NMI, DPO loss start -> end, pairs, seconds."""
-    lines = [f"{'iter':>4}  {'ACC':>6}  {'NMI':>6}  {'DPO loss':>15}  {'pairs':>6}  {'seconds':>8}"]
-    for r in rows:
-        dpo = f"{_fmt(r.get('dpo_loss_start'), '.4f')} -> {_fmt(r.get('dpo_loss_end'), '.4f')}" if "dpo_loss_start" in r else "-"
-        lines.append(f"{r['iteration']:>4}  {_fmt(r['acc']):>6}  {_fmt(r['nmi']):>6}  {dpo:>15}  "
-                     f"{r.get('pairs', '-'):>6}  {r['seconds']:>8.1f}")
-    return "\n".join(lines)
+from llmclust.cli import run_job
 
 
 def main(argv=None):
-    # 1. config: YAML + overrides, checked before any work; the method is forced
-    args = job_parser(__doc__).parse_args(argv)
-    cfg = parse_job_config(args, method="cotrain")
-    # 2. run (or resume) corpus -> iterations -> final clustering -> evaluation -> publish
-    model = CoTrainClusterer(cfg).fit()
-    # 3. report
-    print(iteration_table(model.iterations_))
-    print(f"embedder {model.embedder_path_}, adapter {model.adapter_path_ or 'none'}")
-    print_fit_summary(model)
-    return model
+    # config + preflight (exit 2 on bad input) -> console -> Ray -> fit -> summary -> report
+    return run_job(__doc__, argv, method="cotrain")
 
 
 if __name__ == "__main__":

@@ -10,21 +10,17 @@ Steps: 1. corpus, 2. embed, 3. neighbours, 4. LLM labels, 5. label embeddings, 6
 labels, 7. LLM multi-label choice, 8. pooling, 9. KMeans over seeds, 10. names, evaluation.
 Rerunning with the same run directory resumes; the LLM response cache makes no repeated call.
 
-Outputs (in run.dir): assignments.parquet (with cluster names), clusters.parquet, result.json,
+Outputs (in run.dir): report/index.html (unless --no-report; its path is the last line printed),
+job.log (Ray's output and every log line), assignments.parquet (with cluster names), clusters.parquet, result.json,
 lumi_pool/pseudo_labels.parquet, lumi_labels/answers.parquet (prompts and raw answers).
 """
 
-from llmclust.cli import job_parser, parse_job_config, print_fit_summary
-from llmclust.methods import LumiClusterer
+from llmclust.cli import run_job
 
 
 def main(argv=None):
-    args = job_parser(__doc__).parse_args(argv)
-    cfg = parse_job_config(args, method="lumi")
-    model = LumiClusterer(cfg).fit()
-    report = model.lumi_report_
-    print(f"{report['distinct_labels']} distinct pseudo-labels, {report['labels_per_text_mean']} per text")
-    print_fit_summary(model)
+    # config + preflight (exit 2 on bad input) -> console -> Ray -> fit -> summary -> report
+    return run_job(__doc__, argv, method="lumi")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def test_fit_writes_outputs_metrics_and_rerun_skips(ray_cluster, job_config):
 
 
 def _job(run_dir: Path, csv: Path) -> list[str]:
-    return [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--config", str(REPO / "ray_configs" / "local.yaml"),
+    return [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--no-report",
+            "--config", str(REPO / "ray_configs" / "local.yaml"),
             f"corpus.path={csv}", f"run.dir={run_dir}", "clustering.n_clusters=10", "clustering.seeds=[0,1]",
             "embedding.chunk_rows=40", "embedding.batch_size=20", "embedding.cpus_per_actor=1"]
 

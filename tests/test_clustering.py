@@ -39,3 +39,26 @@ def test_assign_and_centroids():
     np.testing.assert_allclose(np.linalg.norm(c, axis=1), 1, rtol=1e-6)
     idx, sims = assign(np.array([[0.1, 1.0]], np.float32), c, top=2)
     assert idx.tolist() == [[1, 0]] and sims[0, 0] > sims[0, 1]
+
+
+def test_scikit_learn_runs_with_one_blas_thread(monkeypatch):
+    """k-means++ makes many small BLAS calls; spinning BLAS threads made it 20x slower on shared cores."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    original = KMeans.fit
+
+    def spy(self, x, *args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(KMeans, "fit", spy)
+    x, _ = blobs()
+    kmeans(x, 4, 0, ClusteringConfig(n_clusters=4, algorithm="kmeans"))
+    assert seen and set(seen) == {1}
+
+
+def test_auto_uses_faiss_from_50k_rows():
+    cfg = ClusteringConfig()
+    assert cfg.resolved_algorithm(49_999) == "kmeans" and cfg.resolved_algorithm(50_000) == "faiss"

@@ -5,7 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from llmclust import schema
-from llmclust.corpus import CorpusConfig, CorpusError, load_corpus
+from llmclust.corpus import CorpusConfig, CorpusError, check_job_inputs, load_corpus
+from llmclust.job import load_job_config
 
 
 def write_jsonl(path, rows):
@@ -56,7 +57,8 @@ def test_policies_are_counted_and_rejected_rows_kept(tmp_path):
     result = load_corpus(CorpusConfig(path=str(path), max_chars=10, duplicates="drop", long_texts="drop"))
     assert result.table.column(schema.TEXT).to_pylist() == ["card lost"]
     assert result.report == {"rows_read": 5, "kept": 1, "rejected_empty": 2, "rejected_duplicate": 1,
-                             "rejected_long": 1, "truncated_long": 0, "duplicates_kept": 0}
+                             "rejected_long": 1, "truncated_long": 0, "duplicates_kept": 0,
+                             "files_read": 1, "files_skipped": 0, "skipped_files": []}
     reasons = dict(zip(result.rejected.column(schema.ID).to_pylist(), result.rejected.column(schema.REASON).to_pylist()))
     assert reasons == {"1": "empty", "2": "empty", "3": "duplicate", "4": "longer than 10 chars"}
 
@@ -67,7 +69,59 @@ def test_policies_are_counted_and_rejected_rows_kept(tmp_path):
         load_corpus(CorpusConfig(path=str(path), empty_texts="error"))
 
 
-def test_repeated_ids_are_rejected(tmp_path):
-    path = write_jsonl(tmp_path / "c.jsonl", [{"text": "a", "id": 1}, {"text": "b", "id": 1}])
-    with pytest.raises(CorpusError, match="repeated ids"):
+def test_repeated_ids_are_rejected_with_the_first_one_and_its_rows(tmp_path):
+    rows = [{"text": "a", "id": 1}, {"text": "b", "id": 2}, {"text": "c", "id": 1}, {"text": "d", "id": 2}]
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    with pytest.raises(CorpusError, match=r"id '1' is on input rows \[0, 2\] .*and 1 more ids repeat"):
         load_corpus(CorpusConfig(path=str(path), id_column="id"))
+
+
+def test_skipped_files_of_another_format_are_counted_listed_and_warned(tmp_path, caplog):
+    (tmp_path / "a.csv").write_text("text\nx\ny\n")
+    write_jsonl(tmp_path / "b.jsonl", [{"text": "z"}])
+    result = load_corpus(CorpusConfig(path=str(tmp_path), format="csv"))
+    assert result.report["rows_read"] == 2
+    assert result.report["files_skipped"] == 1 and result.report["skipped_files"] == [str(tmp_path / "b.jsonl")]
+    assert "1 file(s) under" in caplog.text and "b.jsonl" in caplog.text
+
+
+def test_text_in_another_encoding_is_an_error_naming_file_line_and_option(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text\nhello\ncaf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin.csv line 3: byte 0xe9 is not valid utf-8 text; set corpus.encoding"):
+        load_corpus(CorpusConfig(path=str(path)))
+    latin = load_corpus(CorpusConfig(path=str(path), encoding="latin-1"))
+    assert latin.table.column(schema.TEXT)[1].as_py() == "café au lait"
+    jsonl = tmp_path / "latin.jsonl"
+    jsonl.write_bytes('{"text": "a"}\n{"text": "caf\xe9"}\n'.encode("latin-1"))  # pyarrow alone would read "caf\ufffd"
+    with pytest.raises(CorpusError, match="latin.jsonl line 2: byte 0xe9"):
+        load_corpus(CorpusConfig(path=str(jsonl)))
+    assert load_corpus(CorpusConfig(path=str(jsonl), encoding="cp1252")).table.column(schema.TEXT)[1].as_py() == "café"
+    with pytest.raises(ValueError, match="encoding='klingon': expected a text encoding"):
+        CorpusConfig(encoding="klingon")
+
+
+@pytest.mark.parametrize("body, message", [
+    ('{"text": "a"}\n\n{"text": "b",}\n', r"line 3: not valid JSON"),
+    ('{"text": "a"}\n{"text": "b"}\n{"text": 5}\n', r"line 3: 'text' is a number here but a string on line 1"),
+    ('{"text": "a"}\n["b"]\n', r"line 2: expected a JSON object per line"),
+])
+def test_jsonl_errors_name_the_line_counted_from_one(tmp_path, body, message):
+    (tmp_path / "c.jsonl").write_text(body)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(CorpusConfig(path=str(tmp_path / "c.jsonl")))
+
+
+def test_job_inputs_are_checked_against_the_corpus_before_embedding(small_csv):
+    table = load_corpus(CorpusConfig(path=str(small_csv))).table
+
+    def job(*overrides):
+        return load_job_config(None, [f"corpus.path={small_csv}", *overrides])
+
+    check_job_inputs(job("clustering.n_clusters=10", "evaluation.label_column=category"), table)
+    with pytest.raises(CorpusError, match=r"clustering.n_clusters=300 but the corpus has only 200 texts"):
+        check_job_inputs(job("clustering.n_clusters=300"), table)
+    check_job_inputs(job("clustering.n_clusters=300", "method=clusterllm", "clusterllm.choose_k=true"), table)
+    with pytest.raises(CorpusError, match=r"ground-truth column 'intent' not found; the file has columns "
+                                          r"\['text', 'category'\]. Set evaluation.label_column"):
+        check_job_inputs(job("evaluation.label_column=intent"), table)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from llmclust.neighbours import build_index, NeighboursConfig, from_table, knn, to_table
+from llmclust.neighbours import build_index, index_kind, NeighboursConfig, from_table, knn, to_table
 
 
 def unit(x):
@@ -46,3 +46,12 @@ def test_duplicates_still_exclude_self_and_table_round_trips():
 def test_too_few_vectors():
     with pytest.raises(ValueError, match="at least 2 vectors"):
         knn(np.ones((1, 4), np.float32), NeighboursConfig(k=3))
+
+
+def test_auto_goes_approximate_when_exact_search_would_cost_a_50k_self_search():
+    cfg = NeighboursConfig()
+    assert cfg.ivf_min_rows == 50_000
+    assert index_kind(cfg, 49_999) == "flat" and index_kind(cfg, 50_000) == "ivf"
+    assert index_kind(cfg, 2_500, queries=1_000_000) == "ivf"  # many queries against few rows
+    assert index_kind(cfg, 3_080, queries=770) == "flat"
+    assert index_kind(NeighboursConfig(index="flat"), 10**7) == "flat"

@@ -13,7 +13,8 @@ from llmclust.config import ConfigError
 from llmclust.serving import ServeConfig, app_builder, check_limits
 
 SMALL_CSV = Path(__file__).parent / "fixtures" / "banking77_small.csv"
-LIMITS = {"max_texts": 16, "max_chars": 300, "max_batch_size": 64}
+LIMITS = {"max_texts": 16, "max_chars": 300, "max_batch_size": 64, "max_body_bytes": 20_000}
+JSON = {"content-type": "application/json"}
 
 
 def free_port() -> int:
@@ -96,6 +97,10 @@ BAD_REQUESTS = [
     ("blank text", {"json": {"texts": ["ok", "  "]}}, 422, "texts[1] empty"),
     ("too many texts", {"json": {"texts": ["x"] * 17}}, 413, "17 texts in one request; the limit is max_texts=16"),
     ("text too long", {"json": {"texts": ["ok", "x" * 301]}}, 413, "texts[1] has 301"),
+    ("body too large", {"data": "x" * 20_001, "headers": JSON}, 413,
+     "body of 20001 bytes; the limit is max_body_bytes=20000"),
+    ("chunked body too large", {"data": (b"x" * 1000 for _ in range(100)), "headers": JSON}, 413,
+     "body of more than 20000 bytes"),
 ]
 
 
@@ -107,6 +112,29 @@ def test_bad_requests_get_a_4xx_that_says_why(served, case, kwargs, status, mess
     assert reply.status_code == status, reply.text
     assert message in reply.json()["error"]
     assert requests.get(url + "/healthz", timeout=10).status_code == 200  # the replica lives on
+
+
+@pytest.mark.slow
+def test_other_errors_have_the_same_shape(served):
+    url, _ = served
+    wrong_method = requests.get(url + "/assign", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.json() == {
+        "error": "GET /assign: Method Not Allowed; allowed: POST"}
+    assert requests.get(url + "/nowhere", timeout=10).json() == {"error": "GET /nowhere: Not Found"}
+
+
+def test_a_run_whose_files_do_not_match_result_json_is_refused(tmp_path):
+    from llmclust.runs import RunDir
+    from llmclust.serving import read_run
+
+    run = RunDir(tmp_path)
+    staged = run.staging()
+    (staged / "clusters.parquet").write_text("77 clusters")
+    run.publish(staged, k=77)
+    assert read_run(str(tmp_path))["k"] == 77
+    (tmp_path / "clusters.parquet").write_text("20 clusters")
+    with pytest.raises(FileNotFoundError, match=r"clusters.parquet is missing or not the file .* describes"):
+        read_run(str(tmp_path))
 
 
 @pytest.mark.slow
@@ -135,6 +163,8 @@ def test_config_errors_name_key_value_and_expectation():
         ServeConfig(max_batch_size=8)
     with pytest.raises(ConfigError, match=r"device='tpu'"):
         ServeConfig(device="tpu")
+    with pytest.raises(ConfigError, match=r"max_body_bytes=0: expected a positive integer"):
+        ServeConfig(max_body_bytes=0)
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['serve.max_text'\]"):
         app_builder({"max_text": "3"})
 

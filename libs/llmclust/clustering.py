@@ -1,8 +1,15 @@
 """Clustering of embedding matrices: KMeans with a given K, over several recorded seeds.
 
-``auto`` uses exact Lloyd KMeans (scikit-learn) up to ``minibatch_min_rows`` rows and
-faiss' KMeans beyond (a Lloyd step on 1M x 384 is milliseconds on a GPU, seconds on CPU);
-``minibatch`` is scikit-learn's mini-batch KMeans for memory-bound machines.
+``auto`` uses exact Lloyd KMeans (scikit-learn, k-means++ initialisation) below
+``minibatch_min_rows`` rows and faiss' KMeans from there on (trained on at most 1024 points
+per centre, then every row assigned: a Lloyd step on 1M x 384 is milliseconds on a GPU, a
+second on CPU); ``minibatch`` is scikit-learn's mini-batch KMeans for memory-bound machines.
+
+scikit-learn's KMeans runs with BLAS limited to one thread. Its Lloyd loop parallelises with
+OpenMP and already pins BLAS to one thread inside; but its k-means++ initialisation makes
+hundreds of small BLAS calls, and OpenBLAS' spinning worker threads turn each into a wait for
+a time slice when the cores are shared: 95 s instead of 4.6 s for the k-means++ of 20k x 384,
+K = 100 on 2 loaded cores (benchmarks/results/scale.json, ``kmeans_threads``).
 
 Example::
 
@@ -32,7 +39,7 @@ class ClusteringConfig:
     algorithm: str = "auto"  # auto | kmeans | minibatch | faiss
     n_init: int = 1  # restarts per seed (the papers report n_init=1 means over seeds)
     max_iter: int = 300
-    minibatch_min_rows: int = 200_000  # auto switches to faiss KMeans at this many rows
+    minibatch_min_rows: int = 50_000  # auto switches to faiss KMeans at this many rows (see scale.json)
     use_gpu: str = "auto"  # faiss KMeans on a GPU worker when the Ray cluster has one | never | always
 
     def __post_init__(self):
@@ -68,10 +75,12 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, cfg: ClusteringConfig) -> KMe
     if algorithm == "faiss":
         return _faiss_kmeans(x, k, seed, cfg)
     from sklearn.cluster import KMeans, MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
 
     cls = MiniBatchKMeans if algorithm == "minibatch" else KMeans
     extra = {"batch_size": 4096} if algorithm == "minibatch" else {}
-    model = cls(n_clusters=k, random_state=seed, n_init=cfg.n_init, max_iter=cfg.max_iter, **extra).fit(x)
+    with threadpool_limits(1, user_api="blas"):  # see the module docstring
+        model = cls(n_clusters=k, random_state=seed, n_init=cfg.n_init, max_iter=cfg.max_iter, **extra).fit(x)
     return KMeansRun(seed, model.labels_.astype(np.int64), model.cluster_centers_.astype(np.float32), float(model.inertia_))
 
 

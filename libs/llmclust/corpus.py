@@ -4,7 +4,11 @@ Only the text column (and the id column, if named) is ever read: a ground-truth 
 the same file stays on disk until :mod:`llmclust.evaluation` is asked for it.
 
 Cleaning policies are explicit and every row they remove is returned in a ``rejected``
-table with the reason, so nothing disappears silently.
+table with the reason, so nothing disappears silently; files of a folder that are not read
+(another format) are counted and listed in the report, with a warning. A file that cannot be
+read is an error naming the file, the line and the option to change (``corpus.encoding`` for
+text that is not UTF-8). :func:`check_job_inputs` checks, right after this stage and before
+any embedding, what needs the corpus: K against the row count, and the ground-truth column.
 
 Example::
 
@@ -16,7 +20,9 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +41,7 @@ from llmclust.runs import RunDir, Stage, write_table
 log = logging.getLogger(__name__)
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
+MAX_LISTED = 20  # skipped files named in the report and the warning
 
 
 class CorpusError(ValueError):
@@ -52,9 +59,12 @@ class CorpusConfig:
     max_chars: int = 2000  # texts longer than this are handled by `long_texts`
     long_texts: str = "truncate"  # truncate | drop (reported)
     limit: int = 0  # read only the first N rows (0: all); for smoke tests
+    encoding: str = "utf-8"  # of CSV and JSONL files, e.g. latin-1, cp1252 (Parquet text is always UTF-8)
 
     def __post_init__(self):
         expect_choice("format", self.format, ["auto", *sorted(set(FORMATS.values()))])
+        expect(_known_encoding(self.encoding), "encoding", self.encoding,
+               "a text encoding such as utf-8, latin-1, cp1252")
         expect(bool(self.text_column), "text_column", self.text_column, "a column name")
         expect_choice("empty_texts", self.empty_texts, ["drop", "error"])
         expect_choice("duplicates", self.duplicates, ["keep", "drop"])
@@ -70,8 +80,15 @@ class CorpusResult:
     report: dict
 
 
-def shard_files(path: Path, fmt: str) -> tuple[list[Path], str]:
-    """The files to read and their format; a folder contributes every file of one format."""
+def _known_encoding(name: str) -> bool:
+    try:
+        return bool(codecs.lookup(name))
+    except LookupError:
+        return False
+
+
+def shard_files(path: Path, fmt: str) -> tuple[list[Path], str, list[Path]]:
+    """(files to read, their format, files of the folder that are skipped: another format)."""
     if not path.exists():
         raise CorpusError(
             f"corpus path {str(path)!r} does not exist; set corpus.path to a .parquet, .jsonl or "
@@ -87,29 +104,93 @@ def shard_files(path: Path, fmt: str) -> tuple[list[Path], str]:
                 "keep one format per folder."
             )
         fmt = found[0]
-    files = [p for p in files if FORMATS.get(p.suffix.lower()) == fmt or not path.is_dir()]
-    if not files:
+    read = [p for p in files if FORMATS.get(p.suffix.lower()) == fmt or not path.is_dir()]
+    if not read:
         raise CorpusError(f"corpus folder {str(path)!r} holds no {fmt} files")
-    return files, fmt
+    return read, fmt, sorted(set(files) - set(read))
 
 
-def _read_file(file: Path, fmt: str, columns: list[str]) -> pa.Table:
+def _encoding_error(file: Path, encoding: str) -> CorpusError | None:
+    """The first byte of ``file`` that is not ``encoding`` text, as an error naming its line; None if none."""
+    data = file.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return CorpusError(f"{file} line {line}: byte {data[err.start]:#04x} is not valid {encoding} text; "
+                           "set corpus.encoding to the file's encoding (e.g. latin-1, cp1252)")
+    return None
+
+
+JSON_KINDS = {str: "string", bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+
+
+def _jsonl_error(file: Path, text: str) -> CorpusError | None:
+    """The first line (1-based) that is not a JSON object or changes a column's type; None if none."""
+    kinds: dict[str, tuple[str, int]] = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        try:
+            row = json.loads(line) if line.strip() else {}
+        except json.JSONDecodeError as err:
+            return CorpusError(f"{file} line {number}: not valid JSON ({err.msg}, column {err.colno})")
+        if not isinstance(row, dict):
+            return CorpusError(f"{file} line {number}: expected a JSON object per line, got {str(row)[:60]}")
+        for key, kind in ((k, JSON_KINDS.get(type(v))) for k, v in row.items() if v is not None):
+            first, since = kinds.setdefault(key, (kind, number))
+            if kind != first:
+                return CorpusError(f"{file} line {number}: {key!r} is a {kind} here but a {first} on line {since}")
+    return None
+
+
+def _read_jsonl(file: Path, encoding: str) -> pa.Table:
+    try:
+        text = file.read_bytes().decode(encoding)  # pyarrow would turn bad bytes into U+FFFD silently
+    except UnicodeDecodeError:
+        raise _encoding_error(file, encoding) from None
+    try:
+        return pajson.read_json(pa.BufferReader(text.encode()))
+    except pa.ArrowInvalid as err:  # its "row N" counts from 0 and skips blank lines: name the line
+        raise _jsonl_error(file, text) or CorpusError(f"could not read {file} as jsonl: {err}") from None
+
+
+def _csv_options(encoding: str) -> pacsv.ReadOptions:
+    # pyarrow reads UTF-8 natively; any other encoding is transcoded while reading
+    name = codecs.lookup(encoding).name
+    return pacsv.ReadOptions() if name == "utf-8" else pacsv.ReadOptions(encoding=name)
+
+
+def _unreadable(file: Path, fmt: str, encoding: str, err: Exception) -> CorpusError:
+    """The error for a file pyarrow could not read: the undecodable line when that is the cause."""
+    bad_text = (isinstance(err, UnicodeDecodeError) or "UTF8" in str(err)) and _encoding_error(file, encoding)
+    return bad_text or CorpusError(f"could not read {file} as {fmt}: {err}")
+
+
+def file_columns(file: Path, fmt: str, encoding: str = "utf-8") -> list[str]:
+    """The column names of one shard (for JSONL: of all its rows)."""
     try:
         if fmt == "parquet":
-            available = pq.read_schema(file).names
-            _check_columns(file, available, columns)
-            return pq.read_table(file, columns=columns)
+            return pq.read_schema(file).names
         if fmt == "csv":
-            # every column as string: ids like "007" must survive, and only named columns are read
-            opts = pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.string() for c in columns})
-            header = pacsv.open_csv(file).schema.names
-            _check_columns(file, header, columns)
-            return pacsv.read_csv(file, convert_options=opts)
-        table = pajson.read_json(file)
+            return pacsv.open_csv(file, read_options=_csv_options(encoding)).schema.names
+        return _read_jsonl(file, encoding).column_names
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
+        raise _unreadable(file, fmt, encoding, err) from err
+
+
+def _read_file(file: Path, fmt: str, columns: list[str], encoding: str) -> pa.Table:
+    if fmt == "jsonl":  # parsed once: its columns are known only after reading it
+        table = _read_jsonl(file, encoding)
         _check_columns(file, table.column_names, columns)
         return table.select(columns)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise CorpusError(f"could not read {file} as {fmt}: {err}") from err
+    _check_columns(file, file_columns(file, fmt, encoding), columns)
+    try:
+        if fmt == "parquet":
+            return pq.read_table(file, columns=columns)
+        # every column as string: ids like "007" must survive, and only named columns are read
+        opts = pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.string() for c in columns})
+        return pacsv.read_csv(file, read_options=_csv_options(encoding), convert_options=opts)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
+        raise _unreadable(file, fmt, encoding, err) from err
 
 
 def _check_columns(file: Path, available: list[str], columns: list[str]) -> None:
@@ -121,12 +202,12 @@ def _check_columns(file: Path, available: list[str], columns: list[str]) -> None
         )
 
 
-def read_columns(path: str, fmt: str, columns: list[str], limit: int = 0) -> pa.Table:
+def read_columns(path: str, fmt: str, columns: list[str], limit: int = 0, encoding: str = "utf-8") -> pa.Table:
     """Read only ``columns`` of every shard under ``path``, in file order."""
-    files, fmt = shard_files(Path(path), fmt)
+    files, fmt, _ = shard_files(Path(path), fmt)
     tables, rows = [], 0
     for file in files:
-        t = _read_file(file, fmt, columns)
+        t = _read_file(file, fmt, columns, encoding)
         tables.append(t)
         rows += t.num_rows
         if limit and rows >= limit:
@@ -138,7 +219,7 @@ def read_columns(path: str, fmt: str, columns: list[str], limit: int = 0) -> pa.
 def read_raw(cfg: CorpusConfig) -> pa.Table:
     """Read the text (and id) columns of the corpus and check their type and count."""
     columns = [cfg.text_column] + ([cfg.id_column] if cfg.id_column else [])
-    table = read_columns(cfg.path, cfg.format, columns, cfg.limit)
+    table = read_columns(cfg.path, cfg.format, columns, cfg.limit, cfg.encoding)
     text_type = table.schema.field(cfg.text_column).type
     if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type) or pa.types.is_null(text_type)):
         raise CorpusError(
@@ -213,11 +294,22 @@ def clean(raw: pa.Table, cfg: CorpusConfig) -> CorpusResult:
         "duplicates_kept": _duplicate_count(table.column(schema.TEXT)) if cfg.duplicates == "keep" else 0,
     }
     if cfg.id_column and pc.count_distinct(table.column(schema.ID)).as_py() != table.num_rows:
-        raise CorpusError(
-            f"column {cfg.id_column!r} has repeated ids among kept rows; ids must be unique. "
-            "Fix the ids, or leave corpus.id_column empty to use row numbers."
-        )
+        raise _repeated_ids(cfg.id_column, table.column(schema.ID).to_pylist(), np.flatnonzero(keep))
     return CorpusResult(table, rejected, report)
+
+
+def _repeated_ids(column: str, ids: list[str], rows: np.ndarray) -> CorpusError:
+    """The error naming the first repeated id and every input row (0-based) that carries it."""
+    seen: dict[str, list[int]] = {}
+    for row, i in zip(rows.tolist(), ids):
+        seen.setdefault(i, []).append(row)
+    repeated = [(i, r) for i, r in seen.items() if len(r) > 1]
+    first, where = min(repeated, key=lambda item: item[1][1])
+    return CorpusError(
+        f"column {column!r} has repeated ids among kept rows: id {first!r} is on input rows {where} (0-based "
+        f"data rows){f', and {len(repeated) - 1} more ids repeat' if len(repeated) > 1 else ''}; "
+        "ids must be unique. Fix the ids, or leave corpus.id_column empty to use row numbers."
+    )
 
 
 def _duplicate_count(texts) -> int:
@@ -225,13 +317,21 @@ def _duplicate_count(texts) -> int:
 
 
 def load_corpus(cfg: CorpusConfig) -> CorpusResult:
-    return clean(read_raw(cfg), cfg)
+    """Read and clean the corpus; the report also counts the folder's files that were not read."""
+    result = clean(read_raw(cfg), cfg)
+    files, fmt, skipped = shard_files(Path(cfg.path), cfg.format)
+    result.report.update(files_read=len(files), files_skipped=len(skipped),
+                         skipped_files=[str(f) for f in skipped[:MAX_LISTED]])
+    if skipped:
+        log.warning("corpus: %d file(s) under %s skipped, not %s (corpus.format=%s): %s%s", len(skipped),
+                    cfg.path, fmt, cfg.format, result.report["skipped_files"], " ..." if len(skipped) > MAX_LISTED else "")
+    return result
 
 
 def _source_fingerprint(cfg: CorpusConfig, texts: list[str] | None) -> list:
     if texts is not None:
         return [hashlib.sha256("\x00".join(texts).encode()).hexdigest()]
-    files, _ = shard_files(Path(cfg.path), cfg.format)
+    files, _, _ = shard_files(Path(cfg.path), cfg.format)
     return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
 
 
@@ -258,3 +358,32 @@ def corpus_stage(run: RunDir, cfg: CorpusConfig, texts: list[str] | None = None)
                             stage.manifest["report"])
 
     return stage.run(compute, write, read).table, stage
+
+
+def check_job_inputs(cfg, table: pa.Table) -> None:
+    """What a job (``cfg``: a JobConfig) needs of the corpus, checked before any embedding.
+
+    K must not exceed the kept rows (unless ClusterLLM chooses K), and the ground-truth column
+    must be in the header of every file it is read from; only headers are read here.
+    """
+    n = table.num_rows
+    if cfg.clustering.n_clusters > n and not (cfg.method == "clusterllm" and cfg.clusterllm.choose_k):
+        raise CorpusError(
+            f"clustering.n_clusters={cfg.clustering.n_clusters} but the corpus has only {n} texts after "
+            f"cleaning (report in corpus/manifest.json); set clustering.n_clusters to at most {n}"
+        )
+    ev = cfg.evaluation
+    if not ev.label_column:
+        return
+    path = ev.labels_path or cfg.corpus.path
+    if not path:
+        raise CorpusError(f"evaluation.label_column={ev.label_column!r} but no file to read it from: set "
+                          "evaluation.labels_path (the texts were passed to fit, so corpus.path is empty)")
+    files, fmt, _ = shard_files(Path(path), "auto" if ev.labels_path else cfg.corpus.format)
+    for file in files:
+        columns = file_columns(file, fmt, cfg.corpus.encoding)
+        if ev.label_column not in columns:
+            raise CorpusError(
+                f"{file}: ground-truth column {ev.label_column!r} not found; the file has columns {columns}. "
+                "Set evaluation.label_column to the column of true labels, or to '' to skip evaluation."
+            )

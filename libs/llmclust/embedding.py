@@ -25,7 +25,8 @@ import pyarrow as pa
 from llmclust import schema
 from llmclust.config import expect, expect_choice
 from llmclust.models import resolve_device, resolve_model
-from llmclust.runs import PartWriter, Progress, RunDir, Stage, iter_chunks
+from llmclust.parts import PartStore
+from llmclust.runs import Progress, RunDir, Stage
 
 log = logging.getLogger(__name__)
 
@@ -191,28 +192,31 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
     return out
 
 
-def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartWriter) -> np.ndarray:
+def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> np.ndarray:
     """Embed every row in checkpointed chunks (``parts``); returns the vectors of all rows.
 
-    Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output).
+    Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output). Intact parts
+    of a killed run are reused whatever ``chunk_rows`` it had; only rows no part holds are embedded.
     """
     n = table.num_rows
     progress = Progress("embed", n)
-    chunks = list(iter_chunks(n, cfg.chunk_rows))
-    out = []
-    for index, start, stop in chunks:
-        if parts.has(index):  # written by a killed run of the same stage
-            out.append(schema.from_fixed_list(parts.read(index).column(schema.EMBEDDING)))
-            progress.update(stop - start)
-            continue
+    vectors = {start: schema.from_fixed_list(part.column(schema.EMBEDDING)) for start, part in parts.intact(n).items()}
+    progress.update(sum(len(v) for v in vectors.values()))
+    todo = parts.missing(n, cfg.chunk_rows)
+    for index, (start, stop) in enumerate(todo):
         t0 = time.time()
-        out.append(embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update))
-        parts.write(index, pa.table({
+        vectors[start] = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update)
+        parts.write(start, stop, pa.table({
             schema.ROW: pa.array(np.arange(start, stop), pa.int64()),
-            schema.EMBEDDING: schema.to_fixed_list(out[-1]),
+            schema.EMBEDDING: schema.to_fixed_list(vectors[start]),
         }))
-        log.info("embed chunk %d/%d: %d rows in %.1f s", index + 1, len(chunks), stop - start, time.time() - t0)
-    return np.concatenate(out)
+        log.info("embed chunk %d/%d (rows %d-%d) in %.1f s", index + 1, len(todo), start, stop, time.time() - t0)
+    parts.check_cover(n)  # the manifest written next vouches for every row
+    return np.concatenate([vectors[start] for start in sorted(vectors)])
+
+
+def _read_vectors(parts: PartStore, n: int) -> np.ndarray:
+    return schema.from_fixed_list(parts.read(n).column(schema.EMBEDDING))
 
 
 def embed_stage(run: RunDir, cfg: EmbeddingConfig, table: pa.Table, upstream: Stage, name: str = "embed",
@@ -222,16 +226,16 @@ def embed_stage(run: RunDir, cfg: EmbeddingConfig, table: pa.Table, upstream: St
     # throughput knobs do not change the vectors, so they do not invalidate the stage
     identity = {"model": emb_cfg.model, "dtype": emb_cfg.dtype, "max_seq_length": emb_cfg.max_seq_length}
     stage = run.stage(name, identity, upstream.fingerprint)
-    parts = stage.parts()  # the parts are the stage's output: no second copy of the vectors
+    parts = PartStore(stage)  # the parts are the stage's output: no second copy of the vectors
     vectors = stage.run(
         lambda: embed_corpus(table, emb_cfg, parts),
-        lambda stage, v: {"rows": len(v), "dim": int(v.shape[1]), "model": emb_cfg.model, "parts": parts.count()},
-        lambda stage: parts.read_vectors(parts.count()),
+        lambda stage, v: {"rows": len(v), "dim": int(v.shape[1]), "model": emb_cfg.model, "parts": len(parts)},
+        lambda stage: _read_vectors(parts, table.num_rows),
     )
     return vectors, stage
 
 
 def stored_vectors(stage_dir: Path) -> np.ndarray:
     """The vectors a finished embed stage holds, e.g. ``<run dir>/embed`` (reports, benchmarks)."""
-    parts = Stage.finished(stage_dir).parts()
-    return parts.read_vectors(parts.count())
+    stage = Stage.finished(stage_dir)
+    return _read_vectors(PartStore(stage, read_only=True), stage.manifest["rows"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from llmclust.config import expect
 from llmclust.runs import RunDir, Stage, write_json
@@ -80,26 +81,35 @@ def read_ground_truth(cfg: EvaluationConfig, corpus_cfg, ids: pa.Array) -> np.nd
     path = cfg.labels_path or corpus_cfg.path
     fmt = "auto" if cfg.labels_path else corpus_cfg.format
     id_col = corpus_cfg.id_column
-    raw = read_columns(path, fmt, [cfg.label_column] + ([id_col] if id_col else []))
-    raw_ids = raw.column(id_col).cast(pa.string()).to_pylist() if id_col else [str(i) for i in range(raw.num_rows)]
-    by_id = dict(zip(raw_ids, raw.column(cfg.label_column).to_pylist()))
-    missing = [i for i in ids.to_pylist() if i not in by_id]
-    if missing:
+    raw = read_columns(path, fmt, [cfg.label_column] + ([id_col] if id_col else []), encoding=corpus_cfg.encoding)
+    raw_ids = (raw.column(id_col) if id_col else pa.array(np.arange(raw.num_rows))).cast(pa.string())
+    # the last row of a repeated id wins, as a dict would keep it; matched in Arrow, not per id in Python
+    position = pc.index_in(ids.cast(pa.string()), value_set=raw_ids[::-1])
+    if position.null_count:
+        missing = ids.filter(pc.is_null(position)).to_pylist()
         raise ValueError(f"{len(missing)} ids have no ground-truth label in {path} (first: {missing[:5]})")
-    return np.asarray([by_id[i] for i in ids.to_pylist()], dtype=object)
+    rows = pc.subtract(raw.num_rows - 1, position)
+    return raw.column(cfg.label_column).take(rows).to_numpy(zero_copy_only=False).astype(object)
 
 
 class GroundTruth:
     """The labels of the kept corpus rows, read on first use and kept for the run's later stages."""
 
     def __init__(self, cfg: EvaluationConfig, corpus_cfg, ids: pa.Array):
-        self.cfg, self._corpus_cfg, self._ids, self._labels = cfg, corpus_cfg, ids, None
+        self.cfg, self._corpus_cfg, self._ids, self._labels, self._codes = cfg, corpus_cfg, ids, None, None
 
     @property
     def labels(self) -> np.ndarray:
         if self._labels is None:
             self._labels = read_ground_truth(self.cfg, self._corpus_cfg, self._ids)
         return self._labels
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The labels as integers 0..C-1: encoded once, not per seed by every metric."""
+        if self._codes is None:
+            self._codes = np.unique(self.labels, return_inverse=True)[1].ravel()
+        return self._codes
 
 
 def evaluate_stage(run: RunDir, truth: GroundTruth, runs: list, upstream: Stage, name: str = "evaluate") -> dict | None:
@@ -109,7 +119,7 @@ def evaluate_stage(run: RunDir, truth: GroundTruth, runs: list, upstream: Stage,
     stage = run.stage(name, truth.cfg, upstream.fingerprint)
 
     def compute() -> dict:
-        per_seed = [scores(truth.labels, r.labels) for r in runs]
+        per_seed = [scores(truth.codes, r.labels) for r in runs]
         return {**summarize(per_seed), "per_seed": dict(zip(map(str, (r.seed for r in runs)), per_seed))}
 
     def write(stage: Stage, metrics: dict) -> dict:

@@ -18,7 +18,10 @@ def keyword_names(texts: list[str], labels, k: int, words: int = 3) -> list[str]
     from sklearn.feature_extraction.text import CountVectorizer
 
     labels = np.asarray(labels)
-    docs = [" ".join(t for t, l in zip(texts, labels) if l == c) for c in range(k)]
+    # one pass over the texts grouped by cluster (a pass per cluster is n x k: minutes at 1M texts)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    docs = [" ".join(texts[i] for i in order[bounds[c]:bounds[c + 1]].tolist()) for c in range(k)]
     try:
         vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
         counts = vec.fit_transform(docs).toarray().astype(float)

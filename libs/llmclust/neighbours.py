@@ -1,8 +1,14 @@
 """Top-k cosine neighbours with faiss: exact for small corpora, IVF beyond ``ivf_min_rows``.
 
-Exact search is quadratic (1M x 384 takes seconds on a GPU, 4M minutes), so large corpora
-use an inverted-file index trained on a sample. Queries run in batches to bound memory.
-A GPU index is used when faiss was built with GPU support and a device is visible.
+Exact search is quadratic (1M x 384 takes seconds on a GPU, 4M minutes; on 2 CPU cores 50k
+rows already take minutes), so large corpora use an inverted-file index trained on a sample:
+``nlist = 4 sqrt(n)`` cells, ``nprobe`` of them visited per query. On clustered 384-d
+vectors nprobe = 32 finds 99 % of the exact top 10 at 50k rows and more at 1M
+(benchmarks/results/scale.json, ``ivf_recall_at_10``); a query then costs about
+12 sqrt(n) vector products, so the whole search grows as n^1.5, not n^2. ``auto`` picks IVF
+when queries x rows reach ``ivf_min_rows``^2 (a self-search of 50k rows, or 1M queries
+against 2.5k rows). Queries run in batches to bound memory. A GPU index is used when faiss
+was built with GPU support and a device is visible.
 
 Example::
 
@@ -32,7 +38,7 @@ log = logging.getLogger(__name__)
 class NeighboursConfig:
     k: int = 10  # neighbours per text, itself excluded
     index: str = "auto"  # auto | flat (exact) | ivf (approximate)
-    ivf_min_rows: int = 1_000_000  # auto switches to IVF at this many rows
+    ivf_min_rows: int = 50_000  # auto switches to IVF at this many rows (self-search; see the module doc)
     nlist: int = 0  # IVF cells; 0: 4 * sqrt(n)
     nprobe: int = 32  # IVF cells visited per query
     query_batch: int = 16_384  # queries per search call
@@ -52,12 +58,20 @@ def _gpu_count(faiss) -> int:
     return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
 
 
-def build_index(vectors: np.ndarray, cfg: NeighboursConfig):
-    """An inner-product index over normalised ``vectors`` (so scores are cosines)."""
+def index_kind(cfg: NeighboursConfig, rows: int, queries: int | None = None) -> str:
+    """flat or ivf: ``auto`` goes approximate once exact search would cost a 50k self-search."""
+    if cfg.index != "auto":
+        return cfg.index
+    return "ivf" if rows * (rows if queries is None else queries) >= cfg.ivf_min_rows ** 2 else "flat"
+
+
+def build_index(vectors: np.ndarray, cfg: NeighboursConfig, queries: int | None = None):
+    """An inner-product index over normalised ``vectors`` (so scores are cosines), for
+    ``queries`` queries (None: each row searches the others)."""
     faiss = import_faiss()
 
     n, d = vectors.shape
-    kind = cfg.index if cfg.index != "auto" else ("ivf" if n >= cfg.ivf_min_rows else "flat")
+    kind = index_kind(cfg, n, queries)
     gpus = _gpu_count(faiss)
     if cfg.use_gpu == "always" and not gpus:
         raise RuntimeError("neighbours.use_gpu=always but faiss sees no GPU; install faiss-gpu or set use_gpu=auto")
@@ -85,7 +99,7 @@ def knn(vectors: np.ndarray, cfg: NeighboursConfig, queries: np.ndarray | None =
     k = min(cfg.k, len(vectors) - (1 if self_search else 0))
     if k <= 0:
         raise ValueError(f"need at least {2 if self_search else 1} vectors for neighbours, got {len(vectors)}")
-    index = build_index(vectors, cfg)
+    index = build_index(vectors, cfg, None if self_search else len(queries))
     extra = 1 if self_search else 0
     ids = np.empty((len(queries), k), np.int64)
     sims = np.empty((len(queries), k), np.float32)

@@ -4,6 +4,12 @@
 embedder's space (the mean embedding of each cluster's members), so new texts are assigned
 with the embedder alone, whatever space the method clustered in.
 
+The files are written into a staging folder, then moved in by :meth:`RunDir.publish`, which
+writes ``result.json`` last with their checksums: a job killed while publishing over an
+earlier run never leaves a mix of the two that looks finished. ``config.yaml`` is published
+with them, so it always describes the result beside it (a failed or killed invocation never
+overwrites a finished run's record).
+
 Example::
 
     centroids = publish(run, cfg, table, best_run(runs), names, vectors, embedder_path, metrics)
@@ -13,15 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
 
 from llmclust import schema
 from llmclust.clustering import KMeansRun, centroids_of
-from llmclust.runs import RunDir, write_table
+from llmclust.config import to_dict
+from llmclust.runs import RunDir
 
 
 def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str],
             embed_vectors: np.ndarray, embedder_path: str, metrics: dict | None, **extra) -> np.ndarray:
-    """Write the final assignments, cluster table and result.json (what serving loads).
+    """Publish the final assignments, cluster table, config.yaml and result.json (what serving loads).
 
     Returns the serving centroids (k, d), so the caller need not compute them again.
     """
@@ -29,21 +38,23 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
     centroids = centroids_of(embed_vectors, best.labels, k)
     sims = np.einsum("nd,nd->n", embed_vectors, centroids[best.labels])
     name_arr = np.asarray(names, dtype=object)
-    write_table(run.path / "assignments.parquet", pa.table({
+    staged = run.staging()
+    pq.write_table(pa.table({
         schema.ROW: table.column(schema.ROW), schema.ID: table.column(schema.ID), schema.TEXT: table.column(schema.TEXT),
         schema.CLUSTER: pa.array(best.labels, pa.int64()), schema.CLUSTER_NAME: pa.array(name_arr[best.labels].tolist()),
         schema.SCORE: pa.array(sims.astype(np.float32)),
-    }))
-    write_table(run.path / "clusters.parquet", pa.table({
+    }), staged / "assignments.parquet")
+    pq.write_table(pa.table({
         schema.CLUSTER: pa.array(np.arange(k), pa.int64()), schema.CLUSTER_NAME: pa.array(list(names)),
         schema.SIZE: pa.array(np.bincount(best.labels, minlength=k).astype(np.int64)),
         schema.CENTROID: schema.to_fixed_list(centroids),
-    }))
+    }), staged / "clusters.parquet")
+    (staged / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     result = {
         "method": cfg.method, "n": table.num_rows, "k": k, "seed": best.seed,
         "embedder": embedder_path, "max_seq_length": cfg.embedding.max_seq_length,
         "assignments": "assignments.parquet", "clusters": "clusters.parquet",
         "rejected": "corpus/rejected.parquet", "metrics": metrics, **extra,
     }
-    run.write_result(**result)
+    run.publish(staged, **result)
     return centroids

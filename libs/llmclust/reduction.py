@@ -47,6 +47,7 @@ class ReductionConfig:
     n_neighbors: int = 15  # kNN graph size: larger keeps more global structure
     min_dist: float = 0.0  # 0 packs neighbours tightly, which is what clustering wants
     metric: str = "cosine"  # distance in the input space
+    n_epochs: int = 200  # layout epochs (transform runs a third); UMAP's own default is 500 below 10k rows
     fit_sample: int = 0  # 0: fit on all rows; N: fit on N seeded random rows, transform the rest
     transform_batch_rows: int = 100_000  # rows per transform call (bounds its kNN-query memory)
 
@@ -56,6 +57,7 @@ class ReductionConfig:
         expect(self.n_neighbors >= 2, "n_neighbors", self.n_neighbors, "an integer >= 2")
         expect(0.0 <= self.min_dist <= 1.0, "min_dist", self.min_dist, "a number in [0, 1]")
         expect_choice("metric", self.metric, ["cosine", "euclidean"])
+        expect(self.n_epochs >= 1, "n_epochs", self.n_epochs, "a positive integer")
         expect(self.fit_sample == 0 or self.fit_sample > self.n_neighbors, "fit_sample", self.fit_sample,
                f"0 (all rows) or more rows than n_neighbors={self.n_neighbors}")
         expect(self.transform_batch_rows > 0, "transform_batch_rows", self.transform_batch_rows, "a positive integer")
@@ -131,6 +133,7 @@ def _fit(vectors: np.ndarray, cfg: ReductionConfig, seed: int) -> tuple[Reducer,
     umap = _import_umap()
     model = umap.UMAP(
         n_neighbors=cfg.n_neighbors, n_components=cfg.n_components, min_dist=cfg.min_dist, metric=cfg.metric,
+        n_epochs=cfg.n_epochs,
         # a seed makes UMAP single-threaded; n_jobs=1 says so instead of warning about it
         random_state=seed, n_jobs=1,
         # NN-descent at every size: below 4096 rows UMAP otherwise computes all pairwise

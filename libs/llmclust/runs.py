@@ -3,23 +3,30 @@
 Layout::
 
     <run_dir>/
-      config.yaml                    resolved config of the last invocation
       <stage>/manifest.json          written last: fingerprint, rows, seconds, outputs
       <stage>/*.parquet | *.json     the stage's outputs
-      <stage>/parts/part-00000.parquet   checkpointed chunks of a long stage
-      result.json                    what serving needs: embedder, centroids, assignments
+      <stage>/parts/                 checkpointed parts of a long stage (see llmclust.parts)
+      assignments.parquet, clusters.parquet, config.yaml    the published result ...
+      result.json                    ... and its record, written last, with their checksums
 
 A stage is *done* when its manifest exists and its fingerprint (a hash of the config that
 shaped it and of its inputs' fingerprints) matches; a rerun then skips it. Every stage follows
 one pattern, :meth:`Stage.run`: reuse the stored output when done, else compute it, write it,
 finish, and hand the computed value forward in memory (it is never read back). Outputs are
 written to a temporary name and renamed, so a kill never leaves a half-written file that
-looks finished. Long stages write parts; a resumed stage keeps the parts it already wrote
+looks finished; a finished stage whose outputs turn out damaged is computed again, with a
+warning. Long stages write parts; a resumed stage keeps the intact parts it already wrote
 for the same fingerprint.
+
+A run is *finished* when ``result.json`` exists and every file it lists has the sha256 it
+records (:meth:`RunDir.read_result`). :meth:`RunDir.publish` moves the final files in and
+writes ``result.json`` last, so a job killed while publishing over an earlier run leaves
+either that earlier run whole or no finished run, never a mix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,21 +34,33 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
-
-from llmclust import schema
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MANIFEST = "manifest.json"
-PROGRESS = "progress.json"
+RESULT = "result.json"
+
+
+class DamagedOutput(RuntimeError):
+    """A stored output is missing, unreadable or not what was written."""
+
+
+class RunIncomplete(FileNotFoundError):
+    """The folder holds no finished run: no result.json, or files that do not match it."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -86,15 +105,21 @@ class Stage:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def parts(self) -> "PartWriter":
-        return PartWriter(self.path / "parts", self.fingerprint)
-
     def run(self, compute: Callable[[], T], write: Callable[["Stage", T], dict],
             read: Callable[["Stage"], T]) -> T:
         """``read(self)`` when done; else ``compute()``, ``write(self, value)`` -> manifest fields
-        (``rows`` and any counts), finish, and return the computed value itself."""
+        (``rows`` and any counts), finish, and return the computed value itself.
+
+        A done stage whose outputs cannot be read back (damaged parts, a truncated or deleted
+        file) is computed again, with a warning, instead of failing every rerun.
+        """
         if self.done:
-            return read(self)
+            try:
+                return read(self)
+            except (DamagedOutput, pa.ArrowInvalid, FileNotFoundError) as err:
+                log.warning("stage %s was finished but its outputs are damaged (%s): computing it again",
+                            self.name, err)
+                (self.path / MANIFEST).unlink()
         value = compute()
         self.finish(**write(self, value))
         return value
@@ -118,42 +143,6 @@ class Stage:
         return manifest
 
 
-class PartWriter:
-    """Numbered Parquet parts of a long stage; parts of another fingerprint are discarded."""
-
-    def __init__(self, path: Path, fingerprint: str):
-        self.path = path
-        marker = path / PROGRESS
-        if path.exists():
-            previous = json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
-            if previous != fingerprint:
-                shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-        write_json(marker, {"fingerprint": fingerprint})
-
-    def _name(self, index: int) -> Path:
-        return self.path / f"part-{index:05d}.parquet"
-
-    def has(self, index: int) -> bool:
-        return self._name(index).exists()
-
-    def write(self, index: int, table: pa.Table) -> None:
-        write_table(self._name(index), table)
-
-    def read(self, index: int) -> pa.Table:
-        return pq.read_table(self._name(index))
-
-    def count(self) -> int:
-        return len(list(self.path.glob("part-*.parquet")))
-
-    def read_all(self, count: int) -> pa.Table:
-        return pa.concat_tables([self.read(i) for i in range(count)])
-
-    def read_vectors(self, count: int, column: str = schema.EMBEDDING) -> np.ndarray:
-        """The (n, d) matrix stored across the first ``count`` parts."""
-        return np.concatenate([schema.from_fixed_list(self.read(i).column(column)) for i in range(count)])
-
-
 class RunDir:
     """A job's run directory. ``stage(name, *config)`` returns a :class:`Stage` to run or skip."""
 
@@ -170,34 +159,59 @@ class RunDir:
             # finished under another config: its outputs are stale, parts included
             shutil.rmtree(stage.path)
         stage.path.mkdir(parents=True, exist_ok=True)
+        if stage.done:
+            log.info("stage %s: finished earlier, reused (%s)", name, stage.path)
+        else:
+            log.info("stage %s started", name)
         return stage
 
-    def save_config(self, cfg_dict: dict) -> Path:
-        file = self.path / "config.yaml"
-        tmp = file.with_name("config.yaml.tmp")
-        tmp.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
-        os.replace(tmp, file)
-        return file
+    def staging(self) -> Path:
+        """An empty folder inside the run to write the final files into before :meth:`publish`."""
+        folder = self.path / ".publishing"
+        shutil.rmtree(folder, ignore_errors=True)  # left by a job killed while writing them
+        folder.mkdir()
+        return folder
 
-    def write_result(self, **result: Any) -> Path:
-        file = self.path / "result.json"
-        write_json(file, result)
+    def publish(self, staged: Path, **result: Any) -> Path:
+        """Move the files of ``staged`` into the run, then write result.json with their sha256.
+
+        The earlier result.json goes first: a kill among the moves leaves no finished run
+        (rerun the job to publish again; every stage is reused), never a result.json beside
+        files it does not describe.
+        """
+        files = {p.name: sha256_file(p) for p in sorted(staged.iterdir())}
+        (self.path / RESULT).unlink(missing_ok=True)
+        for name in files:
+            os.replace(staged / name, self.path / name)
+        staged.rmdir()
+        file = self.path / RESULT
+        write_json(file, {**result, "files": files})
         return file
 
     def read_result(self) -> dict:
-        file = self.path / "result.json"
+        """result.json of a finished run, after checking every file it lists (else RunIncomplete)."""
+        file = self.path / RESULT
         if not file.exists():
-            raise FileNotFoundError(
+            raise RunIncomplete(
                 f"{file} not found: {self.path} is not a finished run. Run a job "
                 "(e.g. python cluster_jobs/cotrain.py --config ray_configs/local.yaml) to completion first."
             )
-        return json.loads(file.read_text())
+        result = json.loads(file.read_text())
+        if "files" not in result:
+            log.warning("%s lists no checksums (written by an older llmclust): its files are not verified", file)
+        for name, digest in result.get("files", {}).items():
+            if not (self.path / name).exists() or sha256_file(self.path / name) != digest:
+                raise RunIncomplete(
+                    f"{self.path / name} is missing or not the file {file} describes: the run was changed "
+                    "after it finished, or its job was killed while publishing. Rerun the job to publish it again."
+                )
+        return result
 
 
 class Progress:
     """Logs rows done / total, rate and ETA at most every ``every`` seconds."""
 
-    def __init__(self, what: str, total: int, every: float = 10.0):
+    def __init__(self, what: str, total: int, every: float = 5.0):
         self.what, self.total, self.every = what, total, every
         self.done = 0
         self.start = self.last = time.time()
@@ -209,10 +223,6 @@ class Progress:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            log.info("%s: %d/%d rows, %.1f rows/s, ETA %.0f s", self.what, self.done, self.total, rate, eta)
-
-
-def iter_chunks(n: int, size: int) -> Iterator[tuple[int, int, int]]:
-    """(index, start, stop) over ``range(n)`` in chunks of ``size``."""
-    for index, start in enumerate(range(0, n, size)):
-        yield index, start, min(start + size, n)
+            # extra: the console rewrites progress lines in place on a terminal
+            log.info("%s: %d/%d rows, %.1f rows/s, ETA %.0f s", self.what, self.done, self.total, rate, eta,
+                     extra={"progress": True})

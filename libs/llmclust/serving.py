@@ -4,7 +4,9 @@
 returns, for each, the nearest cluster centre (id, name, cosine similarity) and the runner-up.
 Texts of concurrent requests are embedded together (``@serve.batch``, counted in texts, not
 requests). ``GET /healthz`` says what is loaded; ``GET /openapi.json`` and ``/docs`` describe
-the API. A malformed request gets a 4xx whose body says what was wrong and what was expected.
+the API. A malformed request gets a 4xx whose body, ``{"error": ...}`` like every error's,
+says what was wrong; a body over ``max_body_bytes`` is refused before it is read. A run whose
+files do not match the checksums in its ``result.json`` is refused at load, saying so.
 
 Example (a local Ray; a run made by ``cluster_jobs/baseline.py`` in /tmp/serve-run)::
 
@@ -32,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from ray import serve
+from starlette.exceptions import HTTPException
 
 from llmclust import schema
 from llmclust.clustering import assign
@@ -51,6 +54,7 @@ class ServeConfig:
     encode_batch_size: int = 64  # texts per forward pass inside one batched call
     max_texts: int = 64  # texts per request; more -> 413
     max_chars: int = 2000  # characters per text; longer -> 413
+    max_body_bytes: int = 1_048_576  # request body; larger -> 413 before it is read
     max_batch_size: int = 128  # texts embedded together across concurrent requests
     batch_wait_timeout_s: float = 0.01  # how long a batch waits for more requests to join
     num_replicas: int = 1
@@ -61,8 +65,8 @@ class ServeConfig:
     def __post_init__(self):
         expect(bool(self.run_dir), "run_dir", self.run_dir, "the folder of a finished run")
         expect_choice("device", self.device, ["auto", "cpu", "cuda"])
-        for key in ("encode_batch_size", "max_texts", "max_chars", "max_batch_size", "num_replicas",
-                    "max_ongoing_requests"):
+        for key in ("encode_batch_size", "max_texts", "max_chars", "max_body_bytes", "max_batch_size",
+                    "num_replicas", "max_ongoing_requests"):
             expect(getattr(self, key) > 0, key, getattr(self, key), "a positive integer")
         expect(self.max_batch_size >= self.max_texts, "max_batch_size", self.max_batch_size,
                f">= max_texts={self.max_texts} (one request must fit in one batch)")
@@ -72,7 +76,7 @@ class ServeConfig:
 
 
 # What operators may change on a running deployment (``user_config``) without a restart.
-TUNABLE = ("max_texts", "max_chars", "max_batch_size", "batch_wait_timeout_s")
+TUNABLE = ("max_texts", "max_chars", "max_body_bytes", "max_batch_size", "batch_wait_timeout_s")
 
 
 def read_run(run_dir: str) -> dict:
@@ -197,6 +201,53 @@ async def _bad_request(request: Request, err: RequestValidationError) -> JSONRes
         "error": "; ".join(problems), "expected": f"a JSON object like {EXPECTED_BODY} (content-type: application/json)"})
 
 
+@api.exception_handler(HTTPException)
+async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
+    """Starlette's own errors (404, 405) and the body limit's 413, in the shape of every other error."""
+    allowed = f"; allowed: {err.headers['Allow']}" if err.headers and "Allow" in err.headers else ""
+    return JSONResponse(status_code=err.status_code, headers=err.headers,
+                        content={"error": f"{request.method} {request.url.path}: {err.detail}{allowed}"})
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets a 413 and is not read.
+
+    A Content-Length over the limit is refused before any byte is read; a body without one
+    (chunked) is counted as it arrives and refused once it passes the limit.
+    """
+
+    limit = ServeConfig.max_body_bytes  # this replica's max_body_bytes (set by reconfigure)
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            refusal = f"{scope['method']} {scope['path']}: {_too_large(declared.decode(), self.limit)}"
+            return await _error(413, refusal)(scope, receive, send)
+        seen = 0
+
+        async def capped_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # FastAPI hands an HTTPException raised here to _http_error
+                raise HTTPException(413, _too_large(f"more than {self.limit}", self.limit))
+            return message
+
+        await self.app(scope, capped_receive, send)
+
+
+def _too_large(size: str, limit: int) -> str:
+    return f"body of {size} bytes; the limit is max_body_bytes={limit}: split the request"
+
+
+api.add_middleware(BodyLimit)
+
+
 @api.exception_handler(Exception)
 async def _server_error(request: Request, err: Exception) -> JSONResponse:
     """Anything unforeseen: a 500 with the cause for this request; the replica keeps serving."""
@@ -248,6 +299,7 @@ class ClusterAssigner:
         if unknown:
             raise ConfigError(f"user_config keys {unknown} cannot change at run time; tunable keys: {list(TUNABLE)}")
         self.cfg = from_dict(ServeConfig, {**asdict(self.cfg), **user_config})
+        BodyLimit.limit = self.cfg.max_body_bytes  # one replica per process: a class attribute is this replica's
         self._embed_batch.set_max_batch_size(self.cfg.max_batch_size)
         self._embed_batch.set_batch_wait_timeout_s(self.cfg.batch_wait_timeout_s)
 

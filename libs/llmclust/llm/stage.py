@@ -90,10 +90,6 @@ def _batches_in_process(chats: dict[int, Chat], params: SamplingParams, cfg: LLM
         yield batch, answers, errors
 
 
-def _chars(chat: Chat) -> int:
-    return sum(len(m["content"]) for m in chat)
-
-
 class _Generator:
     """Cache lookups, generation of the misses, bookkeeping of calls, time and errors."""
 
@@ -105,16 +101,18 @@ class _Generator:
         self.calls, self.cache_hits, self.seconds = 0, 0, 0.0
         self.errors: dict[int, str] = {}  # row -> backend error of its latest attempt
 
-    def keys(self, chats: list[Chat], params: SamplingParams) -> np.ndarray:
+    def keys(self, chats: list[Chat], params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
         return KeyMaker(self.model_id, params).keys(chats)
 
-    def answer(self, chats: list[Chat], rows: list[int], keys: np.ndarray, params: SamplingParams) -> dict[int, list[str]]:
-        """Answers of ``chats[i]`` for each i in ``rows``; ``keys[j]`` is the cache key of ``rows[j]``."""
+    def answer(self, chats: list[Chat], rows: list[int], keyed: tuple[np.ndarray, np.ndarray],
+               params: SamplingParams) -> dict[int, list[str]]:
+        """Answers of ``chats[i]`` for each i in ``rows``; ``keyed``: the keys and sizes of those rows."""
+        keys, sizes = keyed
         found = self.cache.get(keys) if self.cache is not None else {}
         out = {rows[j]: a for j, a in found.items()}
         self.cache_hits += len(out)
-        # longest first: batches of similar length pad less
-        todo = sorted((j for j in range(len(rows)) if j not in found), key=lambda j: -_chars(chats[rows[j]]))
+        todo = np.setdiff1d(np.arange(len(rows)), np.fromiter(found, np.int64, len(found)))
+        todo = todo[np.argsort(-sizes[todo], kind="stable")].tolist()  # longest first: batches pad less
         if not todo:
             return out
         log.info("llm %s: %d prompts, %d cached, %d to generate", self.name, len(rows), len(out), len(todo))
@@ -175,8 +173,8 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     by default the backend of ``cfg`` runs in a Ray actor pool.
     """
     gen = _Generator(run, name, cfg, backend)
-    keys = gen.keys(chats, params)
-    stage = run.stage(name, *_stage_fingerprint(keys, params, cfg, parse), upstream.fingerprint)
+    keyed = gen.keys(chats, params)
+    stage = run.stage(name, *_stage_fingerprint(keyed[0], params, cfg, parse), upstream.fingerprint)
     if stage.done and stage.file(ANSWERS_FILE).exists() and not stage.manifest.get("errors"):
         answers = [list(a) for a in pq.read_table(stage.file(ANSWERS_FILE)).column(schema.RESPONSE).to_pylist()]
         parsed = _parse_all(answers, parse)
@@ -184,7 +182,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
         return GenerationResult(answers, parsed, manifest.get("parse_failures", 0), 0, 0.0, manifest, stage)
 
     try:
-        first = gen.answer(chats, list(range(len(chats))), keys, params)
+        first = gen.answer(chats, list(range(len(chats))), keyed, params)
         answers = [first[i] for i in range(len(chats))]
         parsed = _parse_all(answers, parse)
         failed = [i for i, row in enumerate(parsed) if any(v is None for v in row)] if parse else []

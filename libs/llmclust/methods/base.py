@@ -22,8 +22,7 @@ import pyarrow as pa
 
 from llmclust import schema
 from llmclust.clustering import KMeansRun, assign, best_run, cluster_stage
-from llmclust.config import to_dict
-from llmclust.corpus import corpus_stage
+from llmclust.corpus import check_job_inputs, corpus_stage
 from llmclust.embedding import SentenceEmbedder, embed_stage
 from llmclust.evaluation import GroundTruth, evaluate_stage
 from llmclust.job import JobConfig, init_ray
@@ -76,10 +75,10 @@ class TextClusterer:
             raise TypeError("fit(texts) expects a list of strings (or None to read config.corpus.path)")
         if texts is None and not cfg.corpus.path:
             raise ValueError("fit() got no texts and config.corpus.path is empty; pass texts or set corpus.path")
-        run = RunDir(cfg.run.dir)
-        run.save_config(to_dict(cfg))
+        run = RunDir(cfg.run.dir)  # config.yaml is written by publish, beside the result it describes
         init_ray(cfg.ray)
         table, corpus = corpus_stage(run, cfg.corpus, texts)
+        check_job_inputs(cfg, table)  # K and the label column, before any embedding
         self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
         rep = self.representation(run, table, corpus)
         clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)

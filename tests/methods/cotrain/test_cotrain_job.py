@@ -79,7 +79,8 @@ def _start_head(temp_dir: Path, env: dict) -> tuple[int, int]:
 @pytest.mark.slow
 def test_killed_driver_resumes_through_ray_job_submit(tmp_path, small_csv):
     run_dir = tmp_path / "run"
-    args = ["cluster_jobs/cotrain.py", "--config", "ray_configs/cotrain_local.yaml", *tiny_overrides(small_csv, run_dir)]
+    args = ["cluster_jobs/cotrain.py", "--no-report", "--config", "ray_configs/cotrain_local.yaml",
+            *tiny_overrides(small_csv, run_dir)]
     temp_dir = Path("/tmp") / f"ray-cotrain-test-{os.getpid()}"  # short: Ray's socket paths are length-limited
     env = _env()
     gcs, dash = _start_head(temp_dir, env)

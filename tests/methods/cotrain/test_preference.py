@@ -68,3 +68,14 @@ def test_hundred_runs_score_every_candidate_reproducibly():
 def test_too_few_texts_for_k_is_explained():
     with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=5"):
         multi_kmeans(np.zeros((3, 2), np.float32), k=5, runs=1)
+
+
+def test_large_inputs_fit_a_sample_and_score_in_chunks(monkeypatch):
+    """Beyond k x MAX_POINTS_PER_CENTRE rows the runs fit a sample; scoring chunks give the same scores."""
+    greedy, candidates = _blobs()
+    whole = density_scores(greedy, candidates, k=2, runs=4, seed=0)
+    monkeypatch.setattr("llmclust.methods.cotrain.preference.MAX_BATCH_FLOATS", 16)  # one candidate row a chunk
+    assert np.allclose(density_scores(greedy, candidates, k=2, runs=4, seed=0), whole, atol=1e-5)
+    monkeypatch.setattr("llmclust.methods.cotrain.preference.MAX_POINTS_PER_CENTRE", 5)  # 10 of the 40 rows
+    sampled = density_scores(greedy, candidates, k=2, runs=4, seed=0)
+    assert (sampled[:, 2] > sampled[:, 0] + 10).all()

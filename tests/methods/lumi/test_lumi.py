@@ -81,3 +81,78 @@ def test_lumi_job_end_to_end_with_smollm2(tmp_path, small_csv, ray_cluster):
     for stage in ("lumi_labels", "lumi_multilabel"):
         manifest = json.loads((tmp_path / "run2" / stage / "manifest.json").read_text())
         assert manifest["calls"] == 0 and manifest["cache_hits"] >= 30
+
+
+def _topic_corpus(per=20, seed=0):
+    rng = np.random.default_rng(seed)
+    topics = ["card arrival", "lost card", "top up failed"]
+    centres = rng.normal(size=(3, 16))
+    truth = np.repeat(np.arange(3), per)
+    vectors = centres[truth] + 0.2 * rng.normal(size=(3 * per, 16))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    return [f"{topics[t]} please help {i}" for i, t in enumerate(truth)], vectors, truth
+
+
+def test_representatives_cover_the_corpus_and_every_text_copies_one():
+    from llmclust.methods.lumi.stages import representatives
+    from llmclust.neighbours import NeighboursConfig
+
+    _, vectors, truth = _topic_corpus()
+    sample = representatives(vectors, 6, NeighboursConfig(), seed=0)
+    assert 3 <= len(sample.rows) <= 6 and (np.diff(sample.rows) > 0).all()
+    assert (sample.source[sample.rows] == np.arange(len(sample.rows))).all()  # the asked copy themselves
+    assert (truth[sample.rows[sample.source]] == truth).mean() > 0.95  # copies come from the same topic
+    assert set(truth[sample.rows]) == {0, 1, 2} and (sample.cosine > 0.5).all()
+
+
+class TopicLLM:
+    """Labels a text by its first two words; picks the first candidate label."""
+
+    model_id = "topic-llm"
+
+    def __init__(self):
+        self.prompts = 0
+
+    def generate(self, chats, params):
+        self.prompts += len(chats)
+        out = []
+        for c in chats:
+            text = c[-1]["content"]
+            out.append(["1"] if "Possible intents" in text else [" ".join(text.split("Customer message: ")[1].split()[:2])])
+        return out
+
+
+def test_lumi_asks_the_llm_about_a_sample_and_reports_the_coverage(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from llmclust import schema
+    from llmclust.job import load_job_config
+    from llmclust.methods.lumi import stages
+    from llmclust.runs import RunDir
+
+    texts, vectors, truth = _topic_corpus()
+    llm = TopicLLM()
+    monkeypatch.setattr("llmclust.llm.stage.make_backend", lambda cfg: llm)
+
+    def fake_embed(run, cfg, table, upstream, name):  # label vectors: hashed, no model needed
+        stage = run.stage(name, upstream.fingerprint)
+        stage.finish(table.num_rows)
+        rng = [np.random.default_rng(abs(hash(t)) % 2**32) for t in table.column(schema.TEXT).to_pylist()]
+        return np.stack([r.normal(size=16) for r in rng]).astype(np.float32), stage
+
+    monkeypatch.setattr(stages, "embed_stage", fake_embed)
+    cfg = load_job_config(None, ["method=lumi", "lumi.llm_sample=9", "llm.num_actors=0", "neighbours.k=5",
+                                 "lumi.candidate_labels=3", "lumi.candidate_search=10", "lumi.label_context_k=0"])
+    run = RunDir(tmp_path / "run")
+    up = run.stage("embed", "fake")
+    up.finish(len(texts))
+    table = pa.table({schema.ROW: np.arange(len(texts)), schema.TEXT: texts})
+    result = stages.run_lumi(run, cfg, table, vectors, up)
+    asked = result.report["texts_asked"]
+    assert 3 <= asked <= 9 and llm.prompts == 2 * asked  # a label and a multi-label answer per asked text
+    assert result.report["texts_copied"] == len(texts) - asked and result.report["copied_cosine_mean"] > 0.5
+    topics = np.array(["card arrival", "lost card", "top up"])
+    first = np.array([p[0] for p in result.pseudo_labels])
+    assert (first == topics[truth]).mean() > 0.95 and result.text_pooled.shape == vectors.shape
+    manifest = json.loads((tmp_path / "run" / "lumi_pool" / "manifest.json").read_text())
+    assert manifest["texts_asked"] == asked and manifest["llm_sample"] == 9

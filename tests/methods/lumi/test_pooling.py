@@ -63,6 +63,30 @@ def test_blocks_give_the_same_result(monkeypatch):
     sets = [list(rng.choice(20, size=rng.integers(1, 4), replace=False)) for _ in range(300)]
     S, h = incidence(sets, 20), normalize(rng.normal(size=(300, 8)))
     whole, _ = text_level_pool(h, S, top_m=5)
-    monkeypatch.setattr("llmclust.methods.lumi.pooling.BLOCK_ROWS", 7)
+    monkeypatch.setattr("llmclust.methods.lumi.pooling.BLOCK_ENTRIES", 7)
     blocked, _ = text_level_pool(h, S, top_m=5)
     assert np.allclose(whole, blocked, atol=1e-6)
+
+
+def brute_force_pool(h, sets, top_m):
+    """The definition, text by text: partners by (J desc, row asc), at most top_m, self weight 1."""
+    out = []
+    for i, s in enumerate(sets):
+        partners = [(-len(set(s) & set(t)) / len(set(s) | set(t)), j) for j, t in enumerate(sets)
+                    if j != i and set(s) & set(t)]
+        kept = sorted(partners)[: top_m or None]
+        weights = np.array([1.0] + [-w for w, _ in kept])
+        out.append((weights[:, None] * h[[i] + [j for _, j in kept]]).sum(0) / weights.sum())
+    return normalize(np.array(out))
+
+
+@pytest.mark.parametrize("top_m", [0, 1, 3])
+def test_text_level_pool_matches_the_definition_with_repeated_sets(top_m):
+    """Texts sharing a label set are computed once per set: each must still leave itself out."""
+    rng = np.random.default_rng(top_m)
+    sets = [list(rng.choice(6, size=rng.integers(1, 3), replace=False)) for _ in range(12)] * 3 + [[]]
+    h = normalize(rng.normal(size=(len(sets), 5)))
+    r, report = text_level_pool(h, incidence(sets, 6), top_m=top_m)
+    assert np.allclose(r, brute_force_pool(h, sets, top_m), atol=1e-5)
+    assert np.allclose(r[-1], h[-1])  # no label: the text alone
+    assert report["distinct_label_sets"] <= 13

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from llmclust import schema
 from llmclust.embedding import embed_stage
+from llmclust.llm.budget import announce
 from llmclust.methods.base import Representation, TextClusterer
 from llmclust.methods.clusterllm.judges import LLMJudge
 from llmclust.methods.clusterllm.stages import granularity_stage, judge_stage, train_stage, triplet_stage
@@ -54,6 +55,7 @@ class ClusterLLMClusterer(TextClusterer):
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
         cfg, cl = self.config, self.config.clusterllm
         texts = table.column(schema.TEXT).to_pylist()
+        announce(run, cfg, texts)  # the LLM plan, before any LLM work
         vectors, stage = embed_stage(run, cfg.embedding, table, corpus)
         model_path = resolve_model(cfg.embedding.model)
         for it in range(1, cl.iterations + 1):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 
 from llmclust import schema
 from llmclust.clustering import ClusteringConfig, kmeans, student_t_assignment
@@ -58,7 +59,8 @@ def soft_assignment(vectors: np.ndarray, centers: np.ndarray, alpha: float, top:
     """Student-t assignment restricted to the ``top`` closest centres, renormalised.
 
     Returns (closest centre ids (n, top), nearest first; their probabilities (n, top)).
-    Chunked so that memory stays at ``chunk x k`` whatever n is.
+    Chunked so that memory stays at ``chunk x k`` whatever n is; only the ``top`` closest are
+    sorted (a full sort of every row's k distances was most of the time at 1M texts).
     """
     ids = np.empty((len(vectors), top), np.int64)
     probs = np.empty((len(vectors), top), np.float64)
@@ -66,7 +68,8 @@ def soft_assignment(vectors: np.ndarray, centers: np.ndarray, alpha: float, top:
     for start in range(0, len(vectors), chunk):
         x = vectors[start:start + chunk].astype(np.float64)
         dist = np.maximum((x ** 2).sum(1)[:, None] + c_sq[None, :] - 2 * x @ centers.T, 0)
-        near = np.argsort(dist, axis=1)[:, :top]
+        near = np.argpartition(dist, top - 1, axis=1)[:, :top]
+        near = np.take_along_axis(near, np.argsort(np.take_along_axis(dist, near, 1), axis=1), 1)
         ids[start:start + chunk] = near
         probs[start:start + chunk] = student_t_assignment(np.take_along_axis(dist, near, 1), alpha)
     return ids, probs
@@ -83,8 +86,12 @@ def sample_triplets(vectors: np.ndarray, cfg: TripletConfig) -> TripletSample:
     if k < 2:
         raise ValueError(f"triplet sampling needs at least 4 texts for 2 coarse clusters, got n={n}")
     coarse = kmeans(vectors, k, cfg.seed, ClusteringConfig(n_clusters=k, seeds=[cfg.seed], algorithm="auto"))
-    members = [np.flatnonzero(coarse.labels == c) for c in range(k)]
-    centers = np.stack([vectors[m].mean(0) if len(m) else coarse.centers[c] for c, m in enumerate(members)])
+    order = np.argsort(coarse.labels, kind="stable")  # members of every cluster in one pass, not k
+    bounds = np.searchsorted(coarse.labels[order], np.arange(k + 1))
+    members = [order[bounds[c]:bounds[c + 1]] for c in range(k)]
+    one_hot = sp.csr_matrix((np.ones(n, np.float32), (coarse.labels, np.arange(n))), shape=(k, n))
+    sizes = np.diff(bounds)[:, None]
+    centers = np.where(sizes > 0, (one_hot @ vectors) / np.maximum(sizes, 1), coarse.centers)
     kc = cfg.closest_count(k)
     closest, probs = soft_assignment(vectors, centers, cfg.alpha, kc)
     h = entropy(probs)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from llmclust import schema
 from llmclust.embedding import embed_stage
+from llmclust.llm.budget import announce
 from llmclust.methods.base import Representation, TextClusterer
 from llmclust.methods.cotrain.loop import run_cotrain
 from llmclust.runs import RunDir, Stage
@@ -27,6 +29,7 @@ class CoTrainClusterer(TextClusterer):
     method = "cotrain"
 
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
+        announce(run, self.config, table.column(schema.TEXT).to_pylist())  # the LLM plan, before any LLM work
         result = run_cotrain(run, self.config, table, corpus, self.cluster)
         self.iterations_ = result.iterations
         self.adapter_path_ = result.adapter

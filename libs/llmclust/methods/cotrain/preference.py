@@ -8,6 +8,9 @@ per text, then a seeded sample caps the total.
 
 All KMeans runs advance together (one batched matrix product per Lloyd step for a group of
 runs), and scoring is one distance computation per run, so 100 runs cost a few seconds.
+On a large corpus the runs fit a shared random sample of ``MAX_POINTS_PER_CENTRE`` points per
+centre (as faiss' KMeans does: centres move little beyond that), and every candidate is then
+scored against all runs' centres, in row chunks: the cost grows linearly with the corpus.
 
 Example::
 
@@ -29,6 +32,7 @@ import torch
 log = logging.getLogger(__name__)
 
 MAX_BATCH_FLOATS = 32_000_000  # bounds the (runs, n, k) distance block of one KMeans group
+MAX_POINTS_PER_CENTRE = 256  # KMeans runs fit at most k x this many points (a seeded sample)
 
 
 def _sq_dists(x: torch.Tensor, x_sq: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -42,15 +46,19 @@ def multi_kmeans(x: np.ndarray, k: int, runs: int, seed: int = 0, iters: int = 2
 
     Each run starts from its own random sample of ``k`` points; empty clusters keep their
     previous centre; a group stops early once no assignment changes. Runs are processed in
-    groups so memory stays bounded for large ``n``. (torch, not numpy: its batched matmul
+    groups so memory stays bounded for large ``n``; beyond ``k x MAX_POINTS_PER_CENTRE``
+    rows they all fit one seeded sample of that size. (torch, not numpy: its batched matmul
     is several times faster on CPU.)
     """
     n, d = x.shape
     if n < k:
         raise ValueError(f"n_samples={n} should be >= n_clusters={k}; lower cotrain.density_k")
+    rng = np.random.default_rng(seed)
+    if n > k * MAX_POINTS_PER_CENTRE:
+        x = np.asarray(x)[np.sort(rng.choice(n, k * MAX_POINTS_PER_CENTRE, replace=False))]
+        n = len(x)
     xt = torch.tensor(np.asarray(x, dtype=np.float32))  # a copy: Arrow-backed arrays are read-only
     x_sq = (xt * xt).sum(dim=1)
-    rng = np.random.default_rng(seed)
     group = max(1, min(runs, MAX_BATCH_FLOATS // max(n * k, 1)))
     out = np.empty((runs, k, d), np.float32)
     for start in range(0, runs, group):
@@ -79,15 +87,15 @@ def density_scores(greedy: np.ndarray, candidates: np.ndarray, k: int, runs: int
     embeddings of every candidate of every text. Lower means denser, i.e. preferred.
     """
     n, m, d = candidates.shape
-    centres = torch.from_numpy(multi_kmeans(greedy, k, runs, seed, iters))
-    flat = torch.tensor(np.asarray(candidates, dtype=np.float32).reshape(n * m, d))
-    flat_sq = (flat * flat).sum(dim=1)
-    total = torch.zeros(n * m, dtype=torch.float64)
-    step = max(1, MAX_BATCH_FLOATS // max(n * m * k, 1))
-    for start in range(0, runs, step):
-        nearest = _sq_dists(flat, flat_sq, centres[start : start + step]).amin(dim=2)
-        total += nearest.sqrt().sum(dim=0).double()
-    return (total / runs).reshape(n, m).numpy().astype(np.float32)
+    centres = torch.from_numpy(multi_kmeans(greedy, k, runs, seed, iters)).reshape(1, runs * k, d)
+    flat = np.asarray(candidates, dtype=np.float32).reshape(n * m, d)
+    out = np.empty(n * m, np.float32)
+    rows = max(1, MAX_BATCH_FLOATS // (runs * k))  # candidates scored against every run's centres at once
+    for start in range(0, n * m, rows):
+        chunk = torch.tensor(flat[start : start + rows])  # a copy: the input may be read-only
+        sq = _sq_dists(chunk, (chunk * chunk).sum(dim=1), centres)[0].reshape(len(chunk), runs, k)
+        out[start : start + rows] = sq.amin(dim=2).sqrt().double().mean(dim=1).numpy()
+    return out.reshape(n, m)
 
 
 @dataclass

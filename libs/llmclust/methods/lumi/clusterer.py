@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from llmclust import schema
 from llmclust.embedding import embed_stage
+from llmclust.llm.budget import announce
 from llmclust.methods.base import Representation, TextClusterer
 from llmclust.methods.lumi.stages import label_names, llm_names, run_lumi
 from llmclust.models import resolve_model
@@ -27,6 +29,7 @@ class LumiClusterer(TextClusterer):
     method = "lumi"
 
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
+        announce(run, self.config, table.column(schema.TEXT).to_pylist())  # the LLM plan, before any LLM work
         vectors, embed = embed_stage(run, self.config.embedding, table, corpus)
         result = run_lumi(run, self.config, table, vectors, embed)
         self.pseudo_labels_ = result.pseudo_labels

@@ -24,6 +24,10 @@ class LumiConfig:
     text_pooling: bool = True  # False: cluster the label-level pooled vectors h (ablation)
     text_pool_top_m: int = 200  # partners per text in text-level pooling (0: all, as the paper)
     label_posting_cap: int = 2000  # texts per label used as partners (0: all)
+    # texts the LLM labels; above it, that many representatives (nearest to fine KMeans centres) are
+    # asked and every other text takes its centre's representative's labels: the LLM budget stops
+    # growing with the corpus (0: ask about every text, as the paper)
+    llm_sample: int = 20_000
     llm_names: bool = False  # also ask the LLM for a cluster name from its members' labels
     seed: int = 0
 
@@ -37,4 +41,6 @@ class LumiConfig:
                f"at least candidate_labels={self.candidate_labels}")
         expect(self.choice_max_tokens > 0, "choice_max_tokens", self.choice_max_tokens, "a positive integer")
         expect(self.text_pool_top_m >= 0, "text_pool_top_m", self.text_pool_top_m, "0 (all) or a positive integer")
+        expect(self.llm_sample == 0 or self.llm_sample >= 2, "llm_sample", self.llm_sample,
+               "0 (every text) or at least 2 texts")
         expect(self.label_posting_cap >= 0, "label_posting_cap", self.label_posting_cap, "0 (all) or a positive integer")

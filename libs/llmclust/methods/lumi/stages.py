@@ -1,11 +1,18 @@
 """LUMI's stages: pseudo-labels from an LLM, multi-label refinement, pooling (METHODS.md §1).
 
 texts + embeddings e + neighbours
+  -> lumi_sample       above ``llm_sample`` texts: the representatives the LLM is asked about
   -> lumi_labels       one label l_i per text (LLM, shown ``label_context_k`` neighbours)
   -> lumi_label_embed  E(l) for each distinct label
   -> lumi_candidates   neighbours under z_i = mean(e_i, E(l_i)), collecting distinct labels
   -> lumi_multilabel   which candidate labels fit (LLM): S_i = {l_i} + chosen
   -> lumi_pool         h (label-level pooling) and r (Jaccard text-level pooling) + pseudo-labels
+
+With ``llm_sample`` (default 20 000) a larger corpus costs no more LLM calls: the texts nearest
+to ``llm_sample`` fine KMeans centres are labelled and multi-labelled, and every other text
+takes the label set of its own centre's representative (its nearest labelled neighbour in
+the embedding, in effect). ``lumi_pool``'s manifest reports the coverage: texts asked, texts
+that copied, and their cosine to the centre they copied from.
 
 Every stage is checkpointed in the run directory; the LLM stages use the response cache.
 A label the LLM never gave in a parseable form (after its retry) falls back to the most
@@ -52,22 +59,75 @@ class LumiResult:
         return self.text_pooled if text_pooling else self.label_pooled
 
 
+def labelled_count(lumi, n: int) -> int:
+    """Texts the LLM is asked about: every one, or ``lumi.llm_sample`` representatives above that."""
+    return n if not lumi.llm_sample or n <= lumi.llm_sample else lumi.llm_sample
+
+
 def _fallback_label(i: int, parsed: list, neighbours: np.ndarray, text: str) -> str:
     votes = Counter(parsed[j] for j in neighbours[i] if parsed[j])
     return votes.most_common(1)[0][0] if votes else " ".join(text.lower().split()[:4])
 
 
-def initial_labels(run: RunDir, cfg, texts: list[str], neighbours: np.ndarray, upstream: Stage):
-    """Step 1: one label per text; returns (labels, generation result, fallback count)."""
+@dataclass
+class Sample:
+    """The texts the LLM is asked about, and where every text takes its labels from."""
+
+    rows: np.ndarray  # (m,) row numbers of the asked texts, ascending
+    source: np.ndarray  # (n,) position in ``rows`` of the text each row copies (itself when asked)
+    cosine: np.ndarray  # (n,) cosine of each text to the fine centre it copies from
+
+
+def representatives(vectors: np.ndarray, count: int, neighbours_cfg, seed: int = 0) -> Sample:
+    """The text nearest to each of ``count`` fine KMeans centres; every text copies its own
+    centre's (centres no text is nearest to are dropped, so there may be fewer)."""
+    from llmclust.models import import_faiss
+    from llmclust.neighbours import knn
+
+    faiss = import_faiss()
+    # a few points per centre and iterations: the centres only need to spread over the corpus
+    km = faiss.Kmeans(vectors.shape[1], count, niter=10, seed=seed, spherical=True, max_points_per_centroid=8)
+    km.train(np.ascontiguousarray(vectors, dtype=np.float32))
+    centre, cosine = knn(km.centroids, replace(neighbours_cfg, k=1), queries=vectors)
+    centre, cosine = centre[:, 0], cosine[:, 0]
+    order = np.lexsort((-cosine, centre))  # by centre, nearest text first
+    rows = np.sort(order[np.r_[True, centre[order][1:] != centre[order][:-1]]])
+    position = np.full(count, -1)
+    position[centre[rows]] = np.arange(len(rows))
+    return Sample(rows, position[centre], cosine)
+
+
+def sample_stage(run: RunDir, cfg, vectors: np.ndarray, upstream: Stage) -> tuple[Sample, Stage]:
+    stage = run.stage("lumi_sample", cfg.lumi.llm_sample, cfg.lumi.seed, cfg.neighbours, upstream.fingerprint)
+
+    def write(stage: Stage, sample: Sample) -> dict:
+        asked = np.zeros(len(sample.source), bool)
+        asked[sample.rows] = True
+        write_table(stage.file("sample.parquet"), pa.table({"asked": asked, "source": sample.source, "cosine": sample.cosine}))
+        return {"rows": len(sample.source), "asked": len(sample.rows)}
+
+    def read(stage: Stage) -> Sample:
+        table = pq.read_table(stage.file("sample.parquet"))
+        return Sample(np.flatnonzero(table.column("asked").to_numpy(zero_copy_only=False)),
+                      table.column("source").to_numpy(), table.column("cosine").to_numpy())
+
+    sample = stage.run(lambda: representatives(vectors, cfg.lumi.llm_sample, cfg.neighbours, cfg.lumi.seed), write, read)
+    return sample, stage
+
+
+def initial_labels(run: RunDir, cfg, texts: list[str], neighbours: np.ndarray, upstream: Stage, rows: np.ndarray):
+    """Step 1: one label per asked text (``rows``); returns (their labels, generation result, fallback count)."""
     lumi = cfg.lumi
-    chats = [render("lumi_label", lumi.task, text=t,
+    chats = [render("lumi_label", lumi.task, text=texts[i],
                     context=context_block([texts[j] for j in neighbours[i, : lumi.label_context_k]], lumi.context_chars))
-             for i, t in enumerate(texts)]
+             for i in rows.tolist()]
     result = generate_stage(run, "lumi_labels", chats, SamplingParams(max_tokens=lumi.label_max_tokens, seed=lumi.seed),
                             cfg.llm, upstream, parse=parse_label)
-    parsed = result.values
-    labels = [p or _fallback_label(i, parsed, neighbours, texts[i]) for i, p in enumerate(parsed)]
-    return labels, result, sum(p is None for p in parsed)
+    parsed = [None] * len(texts)  # by row, for the fallback's vote among neighbours that were asked
+    for i, p in zip(rows.tolist(), result.values):
+        parsed[i] = p
+    labels = [parsed[i] or _fallback_label(i, parsed, neighbours, texts[i]) for i in rows.tolist()]
+    return labels, result, sum(p is None for p in result.values)
 
 
 def candidate_labels(label_index: np.ndarray, neighbours: np.ndarray, count: int) -> list[list[int]]:
@@ -93,19 +153,20 @@ def chosen_labels(answer: str, parsed: list[int] | None, candidates: list[str]) 
 
 
 def multi_labels(run: RunDir, cfg, texts: list[str], names: list[str], label_index: np.ndarray,
-                 cand_neighbours: np.ndarray, upstream: Stage):
-    """Step 3: S_i = {l_i} + the candidate labels the LLM says fit; returns (sets, result, report)."""
+                 cand_neighbours: np.ndarray, upstream: Stage, rows: np.ndarray):
+    """Step 3: S_i = {l_i} + the candidate labels the LLM says fit, for the asked ``rows``;
+    returns (their sets, result, report)."""
     lumi = cfg.lumi
-    candidates = candidate_labels(label_index, cand_neighbours, lumi.candidate_labels)
-    chats = [render("lumi_multilabel", lumi.task, text=t, labels=numbered([names[c] for c in candidates[i]]))
-             for i, t in enumerate(texts)]
+    candidates = candidate_labels(label_index, cand_neighbours[rows], lumi.candidate_labels)
+    chats = [render("lumi_multilabel", lumi.task, text=texts[i], labels=numbered([names[c] for c in candidates[j]]))
+             for j, i in enumerate(rows.tolist())]
     result = generate_stage(run, "lumi_multilabel", chats, SamplingParams(max_tokens=lumi.choice_max_tokens, seed=lumi.seed),
                             cfg.llm, upstream, parse=parse_choices)
     sets, out_of_range = [], 0
     for i, (answer, parsed) in enumerate(zip(result.texts, result.values)):
         picked, bad = chosen_labels(answer, parsed, [names[c] for c in candidates[i]])
         out_of_range += bad
-        sets.append(list(dict.fromkeys([int(label_index[i])] + [candidates[i][k] for k in picked])))
+        sets.append(list(dict.fromkeys([int(label_index[rows[i]])] + [candidates[i][k] for k in picked])))
     sizes = np.array([len(s) for s in sets])
     report = {"labels_per_text_mean": round(float(sizes.mean()), 3), "texts_with_extra_labels": int((sizes > 1).sum()),
               "choices_out_of_range": out_of_range, "multilabel_parse_failures": result.failures}
@@ -116,8 +177,14 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
     """Steps 1-5 of LUMI on the embedded corpus; checkpointed, resumable."""
     lumi = cfg.lumi
     texts = table.column(schema.TEXT).to_pylist()
-    neighbours, _, nstage = neighbours_stage(run, cfg.neighbours, vectors, embed)
-    labels, label_result, fallbacks = initial_labels(run, cfg, texts, neighbours, nstage)
+    neighbours, _, upstream = neighbours_stage(run, cfg.neighbours, vectors, embed)
+    n = len(texts)
+    if labelled_count(lumi, n) < n:
+        sample, upstream = sample_stage(run, cfg, vectors, upstream)
+    else:
+        sample = Sample(np.arange(n), np.arange(n), np.ones(n, np.float32))
+    asked_labels, label_result, fallbacks = initial_labels(run, cfg, texts, neighbours, upstream, sample.rows)
+    labels = [asked_labels[p] for p in sample.source.tolist()]
 
     names = sorted(set(labels))
     lookup = {name: i for i, name in enumerate(names)}
@@ -127,7 +194,13 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
     z = pseudo_label_view(vectors, label_vectors, label_index)
     search = replace(cfg.neighbours, k=min(lumi.candidate_search, len(texts) - 1))
     cand, _, cstage = neighbours_stage(run, search, z, lstage, name="lumi_candidates")
-    sets, multi_result, multi_report = multi_labels(run, cfg, texts, names, label_index, cand, cstage)
+    asked_sets, multi_result, multi_report = multi_labels(run, cfg, texts, names, label_index, cand, cstage, sample.rows)
+    sets = [asked_sets[p] for p in sample.source.tolist()]
+    copied = np.ones(n, bool)
+    copied[sample.rows] = False
+    coverage = {"llm_sample": lumi.llm_sample, "texts_asked": len(sample.rows), "texts_copied": int(copied.sum()),
+                "copied_cosine_mean": round(float(sample.cosine[copied].mean()), 4) if copied.any() else None,
+                "copied_cosine_p10": round(float(np.percentile(sample.cosine[copied], 10)), 4) if copied.any() else None}
 
     stage = run.stage("lumi_pool", lumi, multi_result.stage.fingerprint)
 
@@ -138,7 +211,7 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
         report = {"distinct_labels": len(names), "label_fallbacks": fallbacks,
                   "label_parse_failure_rate": label_result.manifest.get("parse_failure_rate"),
                   "multilabel_parse_failure_rate": multi_result.manifest.get("parse_failure_rate"),
-                  **multi_report, **pool_report}
+                  **multi_report, **coverage, **pool_report}
         return LumiResult(h, r, [[names[l] for l in s] for s in sets], report)
 
     def write(stage: Stage, result: LumiResult) -> dict:

@@ -1,0 +1,153 @@
+"""The post-embedding stages at 100k-1M texts, each against the plain library doing the same work.
+
+    python benchmarks/scale.py                                    # N = 100k, 300k, 1M -> benchmarks/results/scale.json
+    python benchmarks/scale.py --sizes 100000 300000 1000000 3000000 --llm-sizes 100000 1000000
+    python benchmarks/scale.py --sizes 2000 --llm-sizes 2000 --inline --out /tmp/scale.json   # the CI smoke run
+
+Input: synthetic clustered 384-d unit vectors (:func:`synthetic`: topics of ~1000 texts, each
+text its topic's centre plus variation in a shared 48-d subspace plus a little isotropic
+noise, so neighbours mean something, as in sentence embeddings), with texts, pseudo-label sets
+and cluster labels derived from the topics. Every stage runs the project's own function
+(:mod:`benchmarks.scale_stages`) and, on the same data in the same run, the plain library call
+that does the same work (faiss IndexIVFFlat / Kmeans, scikit-learn, scipy, pyarrow).
+
+Memory: each stage (ours or plain) runs in a fresh subprocess; ``peak_rss_mb`` is that
+process's ``ru_maxrss``: Python, the libraries, the stage's inputs (the vectors: 1.5 GB at 1M)
+and the stage itself. ``input_rss_mb`` is its RSS once the inputs were loaded, before the
+timed work. ``driver_peak_rss_mb_1m`` is the peak of one process running every stage in
+sequence at the largest N >= 1M, as a job's driver does. ``--inline`` runs everything in
+this process (the CI smoke run: no per-stage memory figures).
+
+Seconds are wall-clock (and CPU seconds beside them): the machine is shared, so the load
+average at the start and the end is recorded; compare ours with plain, run back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "libs"), str(REPO / "benchmarks")]
+OUT = REPO / "benchmarks" / "results" / "scale.json"
+
+from scale_stages import STAGES, llm_overhead, synthetic  # noqa: E402
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
+
+
+def worker(stage: str, impl: str, n: int, data: Path) -> dict:
+    """One stage, ours or plain, in this process: its inputs loaded (not timed), then timed."""
+    inputs = STAGES[stage].load(n, data)
+    loaded = _rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    extra = getattr(STAGES[stage], impl)(inputs, Path(tempfile.mkdtemp(prefix=f"scale_{stage}_")))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    seconds = extra.pop("seconds", seconds)  # the plain pooling: extrapolated from a block of rows
+    if impl == "ours" and hasattr(STAGES[stage], "report"):  # checks of the result, not timed
+        extra.update(STAGES[stage].report(inputs))
+    return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "input_rss_mb": round(loaded),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra}
+
+
+def dispatch(stage: str, impl: str, n: int, data: Path) -> dict:
+    if stage == "pipeline":
+        return pipeline(n, data)
+    return llm_overhead(n) if stage == "llm" else worker(stage, impl, n, data)
+
+
+def run(stage: str, impl: str, n: int, data: Path, inline: bool) -> dict:
+    if inline:
+        return dispatch(stage, impl, n, data)
+    cmd = [sys.executable, __file__, "--worker", stage, impl, str(n), str(data)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{stage} {impl} at N={n} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pipeline(n: int, data: Path) -> dict:
+    """Every stage (ours) in sequence in this one process: the driver's peak memory."""
+    for stage in STAGES:
+        getattr(STAGES[stage], "ours")(STAGES[stage].load(n, data), Path(tempfile.mkdtemp(prefix="scale_pipe_")))
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def exponent(sizes: list[int], seconds: list[float]) -> float | None:
+    """b of seconds ~ a * N^b, least squares on the logs (None with fewer than two sizes)."""
+    if len(sizes) < 2:
+        return None
+    return round(float(np.polyfit(np.log(sizes), np.log(np.maximum(seconds, 1e-6)), 1)[0]), 3)
+
+
+def machine() -> dict:
+    import faiss
+    import sklearn
+
+    return {"cpus": os.cpu_count(), "load_average_start": [round(x, 2) for x in os.getloadavg()],
+            "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
+            "faiss": faiss.__version__, "scikit_learn": sklearn.__version__}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--llm-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    parser.add_argument("--inline", action="store_true", help="run every stage in this process (CI smoke run)")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "llmclust_scale")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--worker", nargs=4, metavar=("STAGE", "IMPL", "N", "DATA"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        stage, impl, n, data = args.worker
+        print(json.dumps(dispatch(stage, impl, int(n), Path(data))))
+        return {}
+
+    result = {"machine": machine(), "stages": {}, "exponents": {}, "ivf_recall_at_10": {},
+              "llm_overhead_us_per_prompt": {}, "driver_peak_rss_mb_1m": None,
+              "method": {"peak_rss": "each stage in a fresh subprocess: its ru_maxrss" if not args.inline else
+                         "inline: the process's running ru_maxrss (not per stage)",
+                         "data": "benchmarks/scale_stages.py: synthetic()", "sizes": args.sizes}}
+    for n in args.sizes:
+        synthetic(n, args.data)  # written once per N, read by every worker
+        for stage in args.stages:
+            ours, plain = run(stage, "ours", n, args.data, args.inline), run(stage, "plain", n, args.data, args.inline)
+            row = {**ours, "plain_seconds": plain["seconds"], "plain_cpu_seconds": plain["cpu_seconds"],
+                   "plain_peak_rss_mb": plain["peak_rss_mb"], "ratio": round(ours["seconds"] / max(plain["seconds"], 1e-6), 3),
+                   **{f"plain_{k}": v for k, v in plain.items() if k not in ("seconds", "cpu_seconds", "peak_rss_mb", "input_rss_mb")}}
+            result["stages"].setdefault(stage, {})[str(n)] = row
+            if "recall_at_10" in ours:
+                result["ivf_recall_at_10"][str(n)] = ours["recall_at_10"]
+            print(f"N={n} {stage}: {row['seconds']} s vs plain {row['plain_seconds']} s (ratio {row['ratio']}), "
+                  f"peak {row['peak_rss_mb']} MB, load {os.getloadavg()[0]:.1f}", flush=True)
+    for stage, by_n in result["stages"].items():
+        result["exponents"][stage] = exponent([int(n) for n in by_n], [r["seconds"] for r in by_n.values()])
+    for n in args.llm_sizes:
+        result["llm_overhead_us_per_prompt"][str(n)] = run("llm", "ours", n, args.data, args.inline)
+        print(f"LLM stage, {n} prompts: {result['llm_overhead_us_per_prompt'][str(n)]}", flush=True)
+    big = [n for n in args.sizes if n >= 1_000_000]
+    if big and not args.inline:
+        result["driver_peak_rss_mb_1m"] = run("pipeline", "ours", min(big), args.data, False)["peak_rss_mb"]
+    result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,475 @@
+"""The stages benchmarks/scale.py times: synthetic inputs, the project's call, the plain call.
+
+Each stage has ``load(n, data)`` (its inputs and imports, not timed), ``ours(inputs, tmp)``
+(the project's function, as a job calls it) and ``plain(inputs, tmp)`` (the library calls
+that do the same work). Both return a dict of figures; ``seconds`` in it replaces the
+measured time (the plain text-level pooling, extrapolated from a block of rows).
+
+Example::
+
+    synthetic(2000, Path("/tmp/scale")); inputs = Clustering.load(2000, Path("/tmp/scale"))
+    Clustering.ours(inputs, Path("/tmp/run")), Clustering.plain(inputs, Path("/tmp/run"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+D, K, SEEDS = 384, 100, [0, 1, 2, 3, 4]  # dimension, clusters, KMeans seeds (the cluster stage's defaults)
+TOPIC_SIZE, LATENT = 1000, 48  # texts per synthetic topic; dimension of the within-topic variation
+LABEL_VARIANTS, LABEL_SAMPLE = 5, 20_000  # labels per topic; texts labelled by the LLM (lumi.llm_sample)
+DENSITY_RUNS, CANDIDATES = 10, 2  # co-training density: KMeans runs, interpretations per text (see README)
+PLAIN_POOL_ROWS = 16_384  # the plain text-level pooling is timed on this many rows and scaled to n
+FULL_SEARCH_MAX, SAMPLED_QUERIES = 100_000, 20_000  # neighbours: above this, search a sample (see Neighbours)
+
+
+def normalize(x):
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def synthetic(n: int, data: Path) -> None:
+    """vectors_<n>.npy (n, 384) unit rows and topics_<n>.npy, written once per n.
+
+    Topics of ~1000 texts (log-normal sizes): a text is its topic's centre plus variation in a
+    shared 48-d subspace (within-topic cosine ~0.6) plus a little isotropic noise.
+    """
+    files = [data / f"vectors_{n}.npy", data / f"topics_{n}.npy"]
+    if all(f.exists() for f in files):
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    topics = max(2, n // TOPIC_SIZE)
+    weights = rng.lognormal(0, 0.7, topics)
+    topic = rng.choice(topics, n, p=weights / weights.sum()).astype(np.int32)
+    centres = normalize(rng.standard_normal((topics, D), dtype=np.float32))
+    basis = np.linalg.qr(rng.standard_normal((D, LATENT)))[0].astype(np.float32)
+    x = np.empty((n, D), np.float32)
+    for start in range(0, n, 100_000):
+        t = topic[start:start + 100_000]
+        variation = (rng.standard_normal((len(t), LATENT), dtype=np.float32) * 0.12) @ basis.T
+        x[start:start + len(t)] = normalize(centres[t] + variation + 0.01 * rng.standard_normal((len(t), D), dtype=np.float32))
+    for file, array in zip(files, (x, topic)):
+        np.save(file.with_suffix(".tmp.npy"), array)
+        os.replace(file.with_suffix(".tmp.npy"), file)
+
+
+def vectors(n, data):
+    return np.load(data / f"vectors_{n}.npy")
+
+
+def topics(n, data):
+    return np.load(data / f"topics_{n}.npy")
+
+
+def cluster_labels(topic: np.ndarray, seed: int) -> np.ndarray:
+    """A clustering result to name, evaluate and publish: topics folded into K, 10 % moved."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(len(topic)) < 0.1, rng.integers(0, K, len(topic)), topic % K).astype(np.int64)
+
+
+def texts_of(topic: np.ndarray) -> list[str]:
+    """Six words a text: three of its topic's eight, three of 200 common ones (letters only)."""
+    rng = np.random.default_rng(3)
+    word = lambda v: "".join(chr(97 + (v // 26 ** i) % 26) for i in range(4)) + "x"  # noqa: E731
+    vocab = np.array([word(v) for v in range((int(topic.max()) + 1) * 8 + 200)], dtype=object)
+    picks = np.concatenate([topic[:, None] * 8 + rng.integers(0, 8, (len(topic), 3)),
+                            (int(topic.max()) + 1) * 8 + rng.integers(0, 200, (len(topic), 3))], axis=1)
+    return [" ".join(row) for row in vocab[picks].tolist()]
+
+
+def run_dir(tmp: Path):
+    from llmclust.runs import RunDir
+
+    run = RunDir(tmp)
+    up = run.stage("input", "synthetic")
+    up.finish(0)
+    return run, up
+
+
+class Neighbours:
+    """Above FULL_SEARCH_MAX rows both sides build the whole index but search SAMPLED_QUERIES
+    rows, and that search time is scaled to all n (an IVF search costs the same per query):
+    the full 1M self-search takes hours on 2 shared cores."""
+
+    @staticmethod
+    def load(n, data):
+        import faiss  # noqa: F401  imported before the clock starts, by both
+
+        return {"x": vectors(n, data)}
+
+    @staticmethod
+    def _sampled(n):
+        return np.sort(np.random.default_rng(6).choice(n, SAMPLED_QUERIES, replace=False)) if n > FULL_SEARCH_MAX else None
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.neighbours import NeighboursConfig, _drop_self, build_index, index_kind, neighbours_stage
+
+        x, cfg = inp["x"], NeighboursConfig(k=10)
+        rows = Neighbours._sampled(len(x))
+        if rows is None:
+            run, up = run_dir(tmp)
+            inp["ids"], inp["rows"] = neighbours_stage(run, cfg, x, up)[0], np.arange(len(x))
+            return {"index": index_kind(cfg, len(x))}
+        t0 = time.perf_counter()
+        index = build_index(x, cfg)
+        built, t0 = time.perf_counter() - t0, time.perf_counter()
+        ids = []
+        for start in range(0, len(rows), cfg.query_batch):
+            batch = rows[start:start + cfg.query_batch]
+            sims, found = index.search(x[batch], cfg.k + 1)
+            ids.append(_drop_self(found, sims, batch, cfg.k)[0])
+        inp["ids"], inp["rows"] = np.concatenate(ids), rows
+        return {"index": index_kind(cfg, len(x)), "seconds": built + (time.perf_counter() - t0) * len(x) / len(rows),
+                "build_seconds": round(built, 3), "search_extrapolated_from_queries": len(rows)}
+
+    @staticmethod
+    def plain(inp, tmp):
+        import math
+
+        import faiss
+        from llmclust.neighbours import NeighboursConfig
+
+        x, cfg = inp["x"], NeighboursConfig(k=10)
+        n, rows = len(x), Neighbours._sampled(len(x))
+        nlist, t0 = max(1, int(4 * math.sqrt(n))), time.perf_counter()
+        if n >= cfg.ivf_min_rows:
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(D), D, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(x[np.random.default_rng(0).choice(n, min(n, nlist * 64), replace=False)])
+            index.nprobe = min(cfg.nprobe, nlist)
+        else:
+            index = faiss.IndexFlatIP(D)
+        index.add(x)
+        built, t0 = time.perf_counter() - t0, time.perf_counter()
+        queries = x if rows is None else x[rows]
+        for start in range(0, len(queries), cfg.query_batch):
+            index.search(queries[start:start + cfg.query_batch], cfg.k + 1)
+        return {"index": "ivf" if n >= cfg.ivf_min_rows else "flat",
+                "seconds": built + (time.perf_counter() - t0) * n / len(queries)}
+
+    @staticmethod
+    def report(inp):
+        """Recall@10 of the stage's neighbours against exact search, on 500 of the searched rows."""
+        import faiss
+
+        x = inp["x"]
+        pick = np.random.default_rng(1).choice(len(inp["rows"]), min(500, len(inp["rows"])), replace=False)
+        exact = faiss.IndexFlatIP(D)
+        exact.add(x)
+        _, truth = exact.search(x[inp["rows"][pick]], 11)
+        hits = [len(set(inp["ids"][p]) & (set(t) - {inp["rows"][p]})) / 10 for p, t in zip(pick, truth)]
+        return {"recall_at_10": round(float(np.mean(hits)), 4)}
+
+
+class Clustering:
+    @staticmethod
+    def load(n, data):
+        import faiss  # noqa: F401
+        import sklearn.cluster  # noqa: F401
+
+        return {"x": vectors(n, data)}
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.clustering import ClusteringConfig, cluster_stage
+
+        run, up = run_dir(tmp)
+        cfg = ClusteringConfig(n_clusters=K, seeds=SEEDS)
+        cluster_stage(run, cfg, inp["x"], up)
+        return {"algorithm": cfg.resolved_algorithm(len(inp["x"]))}
+
+    @staticmethod
+    def plain(inp, tmp):
+        import faiss
+        from sklearn.cluster import KMeans
+        from llmclust.clustering import ClusteringConfig
+
+        x, algorithm = inp["x"], ClusteringConfig().resolved_algorithm(len(inp["x"]))
+        for seed in SEEDS:
+            if algorithm == "faiss":
+                km = faiss.Kmeans(D, K, niter=50, seed=seed, max_points_per_centroid=1024)
+                km.train(x)
+                km.index.search(x, 1)
+            else:  # scikit-learn as a user calls it
+                KMeans(K, random_state=seed, n_init=1).fit(x)
+        return {"algorithm": algorithm}
+
+
+def label_sets(topic: np.ndarray) -> tuple[list[list[int]], int]:
+    """LUMI label sets as ``lumi.llm_sample`` gives them: LABEL_SAMPLE representatives get a set
+    (a variant of their topic's label, 15 % another topic's; 0-2 extra labels), the others copy
+    the set of a random representative of their topic."""
+    rng = np.random.default_rng(2)
+    n, t_count = len(topic), int(topic.max()) + 1
+    reps = rng.choice(n, min(n, LABEL_SAMPLE), replace=False)
+    own = lambda t: int(t) * LABEL_VARIANTS + int(rng.integers(LABEL_VARIANTS))  # noqa: E731
+    sets = []
+    for t in topic[reps]:
+        first = own(t) if rng.random() < 0.85 else own(rng.integers(t_count))
+        extra = [own(t) if rng.random() < 0.6 else own(rng.integers(t_count)) for _ in range(rng.binomial(2, 0.3))]
+        sets.append(list(dict.fromkeys([first, *extra])))
+    order = np.argsort(topic[reps], kind="stable")
+    bounds = np.searchsorted(topic[reps][order], np.arange(t_count + 1))
+    lo, size = bounds[topic], bounds[topic + 1] - bounds[topic]
+    within = order[np.minimum(lo + (rng.random(n) * size).astype(np.int64), len(reps) - 1)]
+    source = np.where(size > 0, within, rng.integers(0, len(reps), n))
+    return [sets[s] for s in source.tolist()], t_count * LABEL_VARIANTS
+
+
+class Pooling:
+    @staticmethod
+    def load(n, data):
+        sets, n_labels = label_sets(topics(n, data))
+        label_vectors = normalize(np.random.default_rng(4).standard_normal((n_labels, D), dtype=np.float32))
+        return {"x": vectors(n, data), "sets": sets, "n_labels": n_labels, "label_vectors": label_vectors}
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.methods.lumi.config import LumiConfig
+        from llmclust.methods.lumi.pooling import incidence, label_level_pool, text_level_pool
+
+        cfg = LumiConfig()
+        S = incidence(inp["sets"], inp["n_labels"])
+        h = label_level_pool(inp["x"], inp["label_vectors"], S)
+        _, report = text_level_pool(h, S, cfg.text_pool_top_m, cfg.label_posting_cap, cfg.seed)
+        return {"distinct_label_sets": report["distinct_label_sets"], "partners_mean": report["partners_mean"]}
+
+    @staticmethod
+    def plain(inp, tmp):
+        """The same formula written directly with scipy.sparse (every text's partners, a sort
+        per block: the project's code before issue #13), timed on PLAIN_POOL_ROWS rows."""
+        import scipy.sparse as sp
+        from llmclust.methods.lumi.config import LumiConfig
+        from llmclust.methods.lumi.pooling import incidence, label_level_pool
+
+        top, t0 = LumiConfig().text_pool_top_m, time.perf_counter()
+        S = incidence(inp["sets"], inp["n_labels"])
+        h = label_level_pool(inp["x"], inp["label_vectors"], S)
+        prep, t0 = time.perf_counter() - t0, time.perf_counter()
+        assert np.asarray(S.sum(axis=0)).max() <= LumiConfig().label_posting_cap  # no capping to mimic
+        n, rows = S.shape[0], min(S.shape[0], PLAIN_POOL_ROWS)
+        sizes = np.asarray(S.sum(axis=1)).ravel()
+        inter = (S[:rows] @ S.T).tocoo()
+        keep = inter.row != inter.col
+        i, j, shared = inter.row[keep], inter.col[keep], inter.data[keep]
+        J = shared / (sizes[i] + sizes[j] - shared)
+        order = np.lexsort((j, -J, i))
+        i, j, J = i[order], j[order], J[order]
+        kept = np.arange(len(i)) - np.searchsorted(i, i) < top  # rank within the row
+        W = sp.csr_matrix((J[kept], (i[kept], j[kept])), shape=(rows, n)) + sp.eye(rows, n, format="csr")
+        (W @ h) / np.asarray(W.sum(axis=1))
+        return {"seconds": prep + (time.perf_counter() - t0) * n / rows, "timed_rows": rows}
+
+
+class Triplets:
+    load = Clustering.load
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.methods.clusterllm.config import TripletConfig
+        from llmclust.methods.clusterllm.triplets import sample_triplets
+
+        return {"triplets": len(sample_triplets(inp["x"], TripletConfig()).rows)}
+
+    @staticmethod
+    def plain(inp, tmp):
+        """Coarse KMeans, the K_c closest centres of every text, Student-t entropy, the top band."""
+        import faiss
+        from llmclust.methods.clusterllm.config import TripletConfig
+
+        x, cfg = inp["x"], TripletConfig()
+        k, n = min(cfg.coarse_k, len(x) // 2), len(x)
+        km = faiss.Kmeans(D, k, niter=50, seed=cfg.seed, max_points_per_centroid=1024)
+        km.train(x)
+        _, labels = km.index.search(x, 1)
+        dist, closest = km.index.search(x, cfg.closest_count(k))
+        q = (1 + dist / cfg.alpha) ** (-(cfg.alpha + 1) / 2)
+        q /= q.sum(1, keepdims=True)
+        anchors = np.argsort((q * np.log(q)).sum(1))[: int(cfg.band_low * n)]  # highest entropy first
+        order = np.argsort(labels[:, 0])
+        bounds = np.searchsorted(labels[order, 0], np.arange(k + 1))
+        rng = np.random.default_rng(cfg.seed)
+        a = anchors[rng.integers(0, len(anchors), cfg.budget)]
+        c = closest[a][:, :2]
+        size = np.maximum(bounds[c + 1] - bounds[c], 1)
+        return {"triplets": len(order[bounds[c] + (rng.random(c.shape) * size).astype(np.int64)])}
+
+
+class Density:
+    @staticmethod
+    def load(n, data):
+        import faiss  # noqa: F401
+        import torch  # noqa: F401
+
+        x = vectors(n, data)
+        noise = np.random.default_rng(5).standard_normal((n, D), dtype=np.float32) * 0.05
+        return {"greedy": x, "candidates": np.stack([x, normalize(x + noise)], axis=1)}
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.methods.cotrain.preference import density_scores
+
+        density_scores(inp["greedy"], inp["candidates"], K, DENSITY_RUNS, 0)
+        return {"runs": DENSITY_RUNS, "candidates_per_text": CANDIDATES}
+
+    @staticmethod
+    def plain(inp, tmp):
+        import faiss
+        from llmclust.methods.cotrain.preference import MAX_POINTS_PER_CENTRE
+
+        flat = inp["candidates"].reshape(-1, D)
+        total = np.zeros(len(flat))
+        for run in range(DENSITY_RUNS):
+            km = faiss.Kmeans(D, K, niter=25, seed=run, max_points_per_centroid=MAX_POINTS_PER_CENTRE)
+            km.train(inp["greedy"])
+            dist, _ = km.index.search(flat, 1)
+            total += np.sqrt(np.maximum(dist[:, 0], 0))
+        return {"runs": DENSITY_RUNS}
+
+
+class Naming:
+    @staticmethod
+    def load(n, data):
+        import sklearn.feature_extraction.text  # noqa: F401
+
+        topic = topics(n, data)
+        return {"texts": texts_of(topic), "labels": cluster_labels(topic, 0)}
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.naming import keyword_names
+
+        keyword_names(inp["texts"], inp["labels"], K)
+        return {}
+
+    @staticmethod
+    def plain(inp, tmp):
+        """Class TF-IDF as BERTopic computes it: one document per cluster, CountVectorizer."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        order = np.argsort(inp["labels"], kind="stable")
+        bounds = np.searchsorted(inp["labels"][order], np.arange(K + 1))
+        texts = inp["texts"]
+        docs = [" ".join(texts[i] for i in order[bounds[c]:bounds[c + 1]].tolist()) for c in range(K)]
+        counts = CountVectorizer(stop_words="english").fit_transform(docs).toarray().astype(float)
+        tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        np.argsort(-(tf * np.log(1 + counts.sum(axis=1).mean() / np.maximum(counts.sum(axis=0), 1))), axis=1)[:, :3]
+        return {}
+
+
+class Evaluation:
+    @staticmethod
+    def load(n, data):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        topic, path = topics(n, data), data / f"truth_{n}.parquet"
+        if not path.exists():
+            pq.write_table(pa.table({"category": pa.array([f"intent {t}" for t in topic.tolist()])}), path)
+        return {"path": path, "labels": [cluster_labels(topic, s) for s in SEEDS],
+                "ids": pa.array([str(i) for i in range(n)])}
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.clustering import KMeansRun
+        from llmclust.corpus import CorpusConfig
+        from llmclust.evaluation import EvaluationConfig, GroundTruth, evaluate_stage
+
+        run, up = run_dir(tmp)
+        truth = GroundTruth(EvaluationConfig(label_column="category", labels_path=str(inp["path"])), CorpusConfig(), inp["ids"])
+        runs = [KMeansRun(s, labels, np.zeros((K, 1), np.float32), 0.0) for s, labels in zip(SEEDS, inp["labels"])]
+        return {"acc_mean": evaluate_stage(run, truth, runs, up)["acc_mean"]}
+
+    @staticmethod
+    def plain(inp, tmp):
+        import pyarrow.parquet as pq
+        from scipy.optimize import linear_sum_assignment
+        from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+        _, truth = np.unique(pq.read_table(inp["path"]).column("category").to_numpy(zero_copy_only=False), return_inverse=True)
+        accs = []
+        for labels in inp["labels"]:
+            counts = np.zeros((labels.max() + 1, truth.max() + 1), np.int64)
+            np.add.at(counts, (labels, truth), 1)
+            rows, cols = linear_sum_assignment(-counts)
+            accs.append(counts[rows, cols].sum() / len(truth))
+            normalized_mutual_info_score(truth, labels), adjusted_rand_score(truth, labels)
+        return {"acc_mean": round(100 * float(np.mean(accs)), 2)}
+
+
+class Publish:
+    @staticmethod
+    def load(n, data):
+        import pyarrow as pa
+        from llmclust import schema
+        from llmclust.clustering import KMeansRun
+        from llmclust.job import JobConfig
+
+        topic = topics(n, data)
+        table = pa.table({schema.ROW: pa.array(np.arange(n)), schema.ID: pa.array([str(i) for i in range(n)]),
+                          schema.TEXT: texts_of(topic)})
+        best = KMeansRun(0, cluster_labels(topic, 0), np.zeros((K, D), np.float32), 0.0)
+        return {"x": vectors(n, data), "table": table, "best": best, "names": [f"cluster {c}" for c in range(K)],
+                "cfg": JobConfig()}
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.publish import publish
+
+        run, _ = run_dir(tmp)
+        publish(run, inp["cfg"], inp["table"], inp["best"], inp["names"], inp["x"], "synthetic", None)
+        return {}
+
+    @staticmethod
+    def plain(inp, tmp):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        import scipy.sparse as sp
+
+        x, labels, n = inp["x"], inp["best"].labels, len(inp["x"])
+        sums = sp.csr_matrix((np.ones(n, np.float32), (labels, np.arange(n))), shape=(K, n)) @ x
+        centroids = normalize(sums)
+        table = inp["table"].append_column("cluster", pa.array(labels)).append_column(
+            "cluster_name", pa.array(np.asarray(inp["names"], dtype=object)[labels].tolist())).append_column(
+            "score", pa.array(np.einsum("nd,nd->n", x, centroids[labels])))
+        pq.write_table(table, tmp / "assignments.parquet")
+        pq.write_table(pa.table({"cluster": np.arange(K), "centroid": list(centroids)}), tmp / "clusters.parquet")
+        (tmp / "result.json").write_text(json.dumps({"n": n, "k": K}))
+        return {}
+
+
+STAGES = {"neighbours": Neighbours, "clustering": Clustering, "lumi_pooling": Pooling, "triplets": Triplets,
+          "density": Density, "naming": Naming, "evaluation": Evaluation, "publish": Publish}
+
+
+class InstantBackend:
+    """Answers at once: what is left of an LLM stage's time is the stage's own overhead."""
+
+    model_id = "instant"
+
+    def generate(self, chats, params):
+        return [["card arrival"] * params.n for _ in chats]
+
+
+def llm_overhead(n: int) -> dict:
+    """Per-prompt cost of ``generate_stage`` with an instant backend: cold (nothing cached), cached
+    (a new stage whose every prompt is in the response cache) and finished (the stage reused)."""
+    from llmclust.llm import LLMConfig, SamplingParams, generate_stage
+    from llmclust.llm.prompts import render
+
+    texts = texts_of(np.arange(n) % max(2, n // TOPIC_SIZE))
+    chats = [render("lumi_label", "intent: banking customer purpose", text=f"{t} {i}") for i, t in enumerate(texts)]
+    run, up = run_dir(Path(tempfile.mkdtemp(prefix="scale_llm_")))
+    cfg, out = LLMConfig(num_actors=0, batch_size=32), {"prompts": n, "batch_size": 32, "parse": None}
+    for what, name in [("cold", "first"), ("cached", "second"), ("finished", "second")]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        generate_stage(run, name, chats, SamplingParams(max_tokens=12), cfg, up, backend=InstantBackend())
+        out[what] = round((time.perf_counter() - t0) / n * 1e6, 2)
+        out[f"{what}_cpu"] = round((time.process_time() - c0) / n * 1e6, 2)
+    return out

@@ -1,0 +1,179 @@
+"""Assemble ``<run>/report/index.html``: one file, plotly.js and every figure inlined.
+
+The page opens from disk with no server and no internet. Its size stays bounded at any corpus
+size: at most ``page_points`` texts travel with the map, each cut at ``snippet_chars``.
+
+Example::
+
+    path = write_report("runs/local")    # runs/local/report/index.html
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from llmclust import schema
+from llmclust.report.clusters import ClusterRow, cluster_rows
+from llmclust.report.figures import MAX_NAMED, granularity_div, iterations_div, map_div, palette
+from llmclust.report.projection import project
+from llmclust.report.run_facts import LLM_COUNTS, RunFacts, read_run_facts
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
+h1{font-size:22px;margin:20px 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+.muted{color:#666} .cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:6px 12px} .card b{display:block;font-size:17px}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#fafafa;position:sticky;top:0} td.num{text-align:right;white-space:nowrap}
+ol{margin:0;padding-left:18px} .swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px}
+pre{background:#f7f7f7;padding:10px;overflow:auto;max-height:420px} input{padding:4px 8px;width:320px;margin-bottom:6px}
+"""
+# the clusters table's search box: hide rows whose text lacks the query
+FILTER_JS = """
+document.getElementById('cluster-filter').addEventListener('input', function (e) {
+  var q = e.target.value.toLowerCase();
+  document.querySelectorAll('#clusters tbody tr').forEach(function (tr) {
+    tr.style.display = tr.textContent.toLowerCase().indexOf(q) >= 0 ? '' : 'none';
+  });
+});
+"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _table(headers: list[str], rows: list[list[str]], attrs: str = "") -> str:
+    """An HTML table; cells are HTML already (escape before)."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    return f"<table {attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _clusters_section(rows: list[ClusterRow], colours: list[str], chars: int) -> str:
+    with_llm = any(r.llm_labels for r in rows)
+    headers = ["Cluster", "Size", "Share", "Representative texts (nearest the centre)", "Keywords"]
+    body = []
+    for r in rows:
+        reps = "".join(f"<li>{_e(_cut(t, chars))}</li>" for t in r.representatives)
+        cells = [f'<td><span class="swatch" style="background:{colours[r.cluster]}"></span>{_e(r.name)}'
+                 f' <span class="muted">#{r.cluster}</span></td>',
+                 f'<td class="num">{r.size:,}</td>', f'<td class="num">{100 * r.share:.1f} %</td>',
+                 f"<td><ol>{reps}</ol></td>", f"<td>{_e(r.keywords)}</td>"]
+        if with_llm:
+            cells.append("<td><ol>" + "".join(f"<li>{_e(_cut(l, chars))}</li>" for l in r.llm_labels) + "</ol></td>")
+        body.append(cells)
+    headers += ["LLM labels behind the name"] if with_llm else []
+    return ('<input id="cluster-filter" placeholder="filter clusters: a word from a name, text or keyword">'
+            + _table(headers, body, 'id="clusters"') + f"<script>{FILTER_JS}</script>")
+
+
+def _metrics_section(metrics: dict | None, config: dict) -> str:
+    if not metrics:
+        return '<p class="muted">No ground truth configured (evaluation.label_column is empty).</p>'
+    label = config.get("evaluation", {}).get("label_column", "")
+    seeds = [[f"<td>{_e(s)}</td>"] + [f'<td class="num">{v[m]:.2f}</td>' for m in ("acc", "nmi", "ari")]
+             for s, v in metrics.get("per_seed", {}).items()]
+    return (f"<p>ACC {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f} · NMI {metrics['nmi_mean']:.2f} ± "
+            f"{metrics['nmi_std']:.2f} · ARI {metrics['ari_mean']:.2f} ± {metrics['ari_std']:.2f} "
+            f'<span class="muted">(mean ± std over KMeans seeds, against the column {_e(label)})</span></p>'
+            + _table(["seed", "ACC", "NMI", "ARI"], seeds))
+
+
+def _stages_section(facts: RunFacts) -> str:
+    llm = any(s.llm for s in facts.stages)
+    headers = ["Stage", "Rows", "Seconds", "Finished"]
+    headers += ["LLM calls", "Cache hits", "Parse failures", "Errors"] if llm else []
+    rows = []
+    for s in facts.stages:
+        cells = [f"<td>{_e(s.name)}</td>", f'<td class="num">{s.rows:,}</td>', f'<td class="num">{s.seconds:,.1f}</td>',
+                 f'<td class="muted">{_e(s.finished_at)}</td>']
+        if llm:
+            cells += [f'<td class="num">{(s.llm or {}).get(k, "")}</td>' for k in LLM_COUNTS]
+        rows.append(cells)
+    return _table(headers, rows) + ('<p class="muted">Seconds are each stage\'s own, from its last run; an LLM '
+                                     'stage runs inside the stage that asks it, so times overlap.</p>')
+
+
+def _rejected_section(facts: RunFacts, chars: int) -> str:
+    if not facts.rejected_by_reason:
+        return "<p>No rows rejected.</p>"
+    counts = ", ".join(f"{_e(reason)}: {n:,}" for reason, n in facts.rejected_by_reason.items())
+    rows = [[f"<td>{_e(r[schema.ID])}</td>", f"<td>{_e(r[schema.REASON])}</td>",
+             f"<td>{_e(_cut(r[schema.TEXT] or '', chars))}</td>"] for r in facts.rejected_examples]
+    return (f"<p>{sum(facts.rejected_by_reason.values()):,} rows rejected ({counts}); the first "
+            f"{len(rows)} below, all of them in corpus/rejected.parquet.</p>" + _table(["id", "reason", "text"], rows))
+
+
+def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_points: int = 20_000,
+                 snippet_chars: int = 200, seed: int = 0) -> Path:
+    """Write ``<run_dir>/report/index.html`` for a finished run and return its path.
+
+    The map is laid out from a seeded sample of at most ``max_points`` texts and shows at most
+    ``page_points`` of them, each cut at ``snippet_chars`` characters.
+    """
+    run_path = Path(run_dir).resolve()
+    facts = read_run_facts(run_path)
+    result = facts.result
+    assignments = pq.read_table(run_path / result["assignments"],
+                                columns=[schema.ROW, schema.TEXT, schema.CLUSTER, schema.SCORE]).sort_by(schema.ROW)
+    names = pq.read_table(run_path / result["clusters"]).sort_by(schema.CLUSTER).column(schema.CLUSTER_NAME).to_pylist()
+    texts, clusters = assignments.column(schema.TEXT), assignments.column(schema.CLUSTER).to_numpy()
+    n, k = len(clusters), len(names)
+    colours = palette(k)
+
+    proj = project(run_path, result, texts, max_points, seed)
+    shown = proj.rows[:page_points]
+    snippets = [_cut(t, snippet_chars) for t in texts.take(shown).to_pylist()]
+    caption = (f"{len(shown):,} of {n:,} texts shown" + (" (a seeded random sample)" if len(shown) < n else "")
+               + f"; layout: {proj.method}, fitted on {len(proj.rows):,} texts in the final embedder's space; "
+               f"hover texts cut at {snippet_chars} characters"
+               + (f"; names drawn for the {MAX_NAMED} largest clusters" if k > MAX_NAMED else "") + ".")
+    map_html = map_div(proj.xy[: len(shown)], clusters[shown], names, colours, snippets,
+                       f"{n:,} texts in {k} clusters")
+
+    sections = [
+        ("Map of the texts", map_html + f'<p class="muted">{_e(caption)}</p>'),
+        ("Clusters", _clusters_section(cluster_rows(run_path, result["method"], assignments, names, proj.rows),
+                                       colours, snippet_chars)),
+        ("How K was chosen", f"<p>{_e(facts.k_choice)}</p>"
+         + (granularity_div(facts.granularity) if facts.granularity else "")),
+        ("Metrics", _metrics_section(result.get("metrics"), facts.config)),
+    ]
+    if facts.iterations:
+        sections.append(("Co-training iterations", iterations_div(facts.iterations)))
+    sections += [("Stages", _stages_section(facts)), ("Rejected rows", _rejected_section(facts, snippet_chars)),
+                 ("Settings (config.yaml)", f"<pre>{_e(facts.config_text)}</pre>")]
+    return _write_page(run_path, result, n, k, sections)
+
+
+def _write_page(run_path: Path, result: dict, n: int, k: int, sections: list[tuple[str, str]]) -> Path:
+    from plotly.offline import get_plotlyjs
+
+    metrics = result.get("metrics") or {}
+    cards = [("method", result["method"]), ("texts", f"{n:,}"), ("clusters", k), ("best seed", result.get("seed"))]
+    cards += [("ACC / NMI", f"{metrics['acc_mean']:.1f} / {metrics['nmi_mean']:.1f}")] if metrics else []
+    body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>llmclust report: {_e(run_path.name)}</title>"
+            f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+            f"<h1>llmclust report: {_e(run_path.name)}</h1>"
+            f"<div class='muted'>{_e(run_path)} · embedder {_e(result['embedder'])} · written "
+            f"{time.strftime('%Y-%m-%d %H:%M')}</div><div class='cards'>"
+            + "".join(f"<div class='card'><span class='muted'>{_e(a)}</span><b>{_e(b)}</b></div>" for a, b in cards)
+            + f"</div>{body}</body></html>")
+    out = run_path / "report" / "index.html"
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_name("index.html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)  # a reader never sees half a page
+    return out

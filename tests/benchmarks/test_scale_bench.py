@@ -1,0 +1,42 @@
+"""The scale benchmark at a tiny N, so that it cannot rot: every stage, ours and plain, and the LLM part."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def scale(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import scale
+    import scale_stages
+
+    # fewer clusters and density runs than the real run: the same code, in seconds
+    monkeypatch.setattr(scale_stages, "K", 10)
+    monkeypatch.setattr(scale_stages, "DENSITY_RUNS", 2)
+    monkeypatch.setattr(scale_stages, "SEEDS", [0, 1])
+    yield scale
+    for name in ("scale", "scale_stages"):
+        sys.modules.pop(name, None)
+
+
+def test_scale_benchmark_writes_every_figure(scale, tmp_path):
+    out = tmp_path / "scale.json"
+    scale.main(["--sizes", "600", "1200", "--llm-sizes", "500", "--inline", "--data", str(tmp_path / "data"),
+                "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert set(result) >= {"stages", "exponents", "llm_overhead_us_per_prompt", "driver_peak_rss_mb_1m", "machine",
+                           "ivf_recall_at_10"}
+    stages = ["neighbours", "clustering", "lumi_pooling", "triplets", "density", "naming", "evaluation", "publish"]
+    assert list(result["stages"]) == stages and set(result["exponents"]) == set(stages)
+    for stage in stages:
+        for n in ("600", "1200"):
+            assert set(result["stages"][stage][n]) >= {"seconds", "peak_rss_mb", "plain_seconds", "ratio"}
+        assert isinstance(result["exponents"][stage], float)
+    assert result["ivf_recall_at_10"]["1200"] == 1.0  # exact search at this size
+    assert set(result["llm_overhead_us_per_prompt"]["500"]) >= {"cold", "cached", "finished"}
+    assert result["machine"]["cpus"] >= 1 and len(result["machine"]["load_average_start"]) == 3

@@ -1,0 +1,63 @@
+"""The LLM plan written before any LLM work, and the llm.max_calls cap."""
+
+import json
+
+import pytest
+
+from llmclust.job import JobConfig, load_job_config
+from llmclust.llm import LLMConfig, SamplingParams, generate_stage
+from llmclust.llm.budget import BudgetExceeded, CallLedger, announce, plan
+from llmclust.runs import RunDir
+
+TEXTS = [f"my card number {i} has not arrived" for i in range(50)]
+
+
+def test_each_method_declares_its_calls():
+    lumi = load_job_config(None, ["method=lumi", "lumi.llm_sample=20", "lumi.llm_names=true", "clustering.n_clusters=7"])
+    assert [(s.stage, s.calls) for s in plan(lumi, TEXTS)] == [("lumi_labels", 20), ("lumi_multilabel", 20),
+                                                               ("lumi_names", 7)]
+    cl = load_job_config(None, ["method=clusterllm", "clusterllm.iterations=2", "clusterllm.triplets.budget=30",
+                                "clusterllm.choose_k=true", "clusterllm.granularity.k_max=40"])
+    assert [(s.stage, s.calls) for s in plan(cl, TEXTS)] == [("llm_judge_iter1", 30), ("llm_judge_iter2", 30),
+                                                             ("llm_granularity", 38)]
+    ct = load_job_config(None, ["method=cotrain", "cotrain.iterations=1", "cotrain.temperatures=[0.5,1.0]"])
+    stages = plan(ct, TEXTS)
+    assert [s.stage for s in stages] == ["iter0_greedy", "iter0_sample1", "iter0_sample2", "iter1_greedy"]
+    assert all(s.calls == 50 and s.calls_with_retries == 100 and s.generated_tokens == 50 * 64 for s in stages)
+    assert stages[0].prompt_tokens > 50 * 50  # the system prompt and the worked example are counted
+    assert plan(JobConfig(), TEXTS) == []
+
+
+def test_announce_writes_the_plan_and_refuses_one_that_does_not_fit(tmp_path):
+    run = RunDir(tmp_path)
+    cfg = load_job_config(None, ["method=lumi", "llm.max_calls=100"])
+    announce(run, cfg, TEXTS)
+    written = json.loads((tmp_path / "llm_plan.json").read_text())
+    assert written["total"]["calls"] == 100 and written["max_calls"] == 100
+    with pytest.raises(BudgetExceeded, match=r"needs 120 LLM calls .* llm.max_calls=100"):
+        announce(run, cfg, TEXTS + TEXTS[:10])
+
+
+class Counting:
+    model_id = "counting"
+
+    def __init__(self):
+        self.sent = 0
+
+    def generate(self, chats, params):
+        self.sent += len(chats)
+        return [["answer"] for _ in chats]
+
+
+def test_the_ledger_stops_a_stage_before_it_sends_anything(tmp_path):
+    run = RunDir(tmp_path)
+    up = run.stage("up", "x")
+    cfg, backend = LLMConfig(num_actors=0, max_calls=5), Counting()
+    chats = [[{"role": "user", "content": t}] for t in TEXTS[:4]]
+    generate_stage(run, "first", chats, SamplingParams(), cfg, up, backend=backend)
+    generate_stage(run, "cached", chats, SamplingParams(), cfg, up, backend=backend)  # cache hits are free
+    assert backend.sent == 4 and CallLedger(run, 5).spent() == {"calls": 4, "by_stage": {"first": 4}}
+    with pytest.raises(BudgetExceeded, match=r"llm second: 2 prompts to send, but this run has sent 4 of llm.max_calls=5"):
+        generate_stage(run, "second", [[{"role": "user", "content": t}] for t in TEXTS[10:12]], SamplingParams(), cfg,
+                       up, backend=backend)
+    assert backend.sent == 4
