@@ -76,7 +76,7 @@ def summarize(per_seed: list[dict]) -> dict:
 
 def read_ground_truth(cfg: EvaluationConfig, corpus_cfg, ids: pa.Array) -> np.ndarray:
     """Labels aligned to the kept corpus ``ids`` (ids are the id column or input row numbers)."""
-    from llmclust.corpus import read_columns
+    from llmclust.corpus_files import read_columns
 
     path = cfg.labels_path or corpus_cfg.path
     fmt = "auto" if cfg.labels_path else corpus_cfg.format

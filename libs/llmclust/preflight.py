@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmclust.corpus import CorpusError, file_columns, shard_files
+from llmclust.corpus_files import CorpusError, file_columns, shard_files
 from llmclust.models import ModelNotFound, resolve_model
 
 

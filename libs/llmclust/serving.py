@@ -42,6 +42,7 @@ from llmclust.config import ConfigError, expect, expect_choice, from_dict
 from llmclust.embedding import EmbeddingConfig, SentenceEmbedder
 from llmclust.models import ModelNotFound, resolve_model
 from llmclust.runs import RunDir
+from llmclust.serving_http import BodyLimit, error_response
 
 log = logging.getLogger(__name__)
 
@@ -202,77 +203,37 @@ async def _bad_request(request: Request, err: RequestValidationError) -> JSONRes
 
 
 @api.exception_handler(HTTPException)
-async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
+async def _httperror_response(request: Request, err: HTTPException) -> JSONResponse:
     """Starlette's own errors (404, 405) and the body limit's 413, in the shape of every other error."""
     allowed = f"; allowed: {err.headers['Allow']}" if err.headers and "Allow" in err.headers else ""
     return JSONResponse(status_code=err.status_code, headers=err.headers,
                         content={"error": f"{request.method} {request.url.path}: {err.detail}{allowed}"})
 
 
-class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets a 413 and is not read.
-
-    A Content-Length over the limit is refused before any byte is read; a body without one
-    (chunked) is counted as it arrives and refused once it passes the limit.
-    """
-
-    limit = ServeConfig.max_body_bytes  # this replica's max_body_bytes (set by reconfigure)
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            refusal = f"{scope['method']} {scope['path']}: {_too_large(declared.decode(), self.limit)}"
-            return await _error(413, refusal)(scope, receive, send)
-        seen = 0
-
-        async def capped_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:  # FastAPI hands an HTTPException raised here to _http_error
-                raise HTTPException(413, _too_large(f"more than {self.limit}", self.limit))
-            return message
-
-        await self.app(scope, capped_receive, send)
-
-
-def _too_large(size: str, limit: int) -> str:
-    return f"body of {size} bytes; the limit is max_body_bytes={limit}: split the request"
-
-
 api.add_middleware(BodyLimit)
 
 
 @api.exception_handler(Exception)
-async def _server_error(request: Request, err: Exception) -> JSONResponse:
+async def _servererror_response(request: Request, err: Exception) -> JSONResponse:
     """Anything unforeseen: a 500 with the cause for this request; the replica keeps serving."""
     log.exception("%s %s failed", request.method, request.url.path)
-    return _error(500, f"internal error: {type(err).__name__}: {err}")
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message})
+    return error_response(500, f"internal error: {type(err).__name__}: {err}")
 
 
 def check_limits(texts: list[str], cfg: ServeConfig) -> JSONResponse | None:
     """413 for too many or too long texts, 422 for empty ones; None when the request is fine."""
     if not texts:
-        return _error(422, "texts is empty: send at least one text")
+        return error_response(422, "texts is empty: send at least one text")
     if len(texts) > cfg.max_texts:
-        return _error(413, f"{len(texts)} texts in one request; the limit is max_texts={cfg.max_texts}: "
+        return error_response(413, f"{len(texts)} texts in one request; the limit is max_texts={cfg.max_texts}: "
                            "split the request")
     too_long = [i for i, t in enumerate(texts) if len(t) > cfg.max_chars]
     if too_long:
-        return _error(413, f"texts{too_long[:10]} longer than max_chars={cfg.max_chars} characters "
+        return error_response(413, f"texts{too_long[:10]} longer than max_chars={cfg.max_chars} characters "
                            f"(texts[{too_long[0]}] has {len(texts[too_long[0]])}); shorten them")
     blank = [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
-        return _error(422, f"texts{blank[:10]} empty or whitespace only: nothing to assign")
+        return error_response(422, f"texts{blank[:10]} empty or whitespace only: nothing to assign")
     return None
 
 
