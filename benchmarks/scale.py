@@ -14,9 +14,11 @@ that does the same work (faiss IndexIVFFlat / Kmeans, scikit-learn, scipy, pyarr
 Memory: each stage (ours or plain) runs in a fresh subprocess; ``peak_rss_mb`` is that
 process's ``ru_maxrss``: Python, the libraries, the stage's inputs (the vectors: 1.5 GB at 1M)
 and the stage itself. ``input_rss_mb`` is its RSS once the inputs were loaded, before the
-timed work. ``driver_peak_rss_mb_1m`` is the peak of one process running every stage in
-sequence at the largest N >= 1M, as a job's driver does. ``--inline`` runs everything in
-this process (the CI smoke run: no per-stage memory figures).
+timed work. ``driver_peak_rss_mb_1m`` is the largest of those peaks at the smallest N >= 1M:
+a job's driver runs the stages one after another and each frees what it allocated, but it
+also keeps some outputs (LUMI's pooled vectors, 1.5 GB each at 1M), so read it as a lower
+bound. ``--inline`` runs everything in this process (the CI smoke run: no per-stage memory
+figures).
 
 Seconds are wall-clock (and CPU seconds beside them): the machine is shared, so the load
 average at the start and the end is recorded; compare ours with plain, run back to back.
@@ -64,8 +66,6 @@ def worker(stage: str, impl: str, n: int, data: Path) -> dict:
 
 
 def dispatch(stage: str, impl: str, n: int, data: Path) -> dict:
-    if stage == "pipeline":
-        return pipeline(n, data)
     return llm_overhead(n) if stage == "llm" else worker(stage, impl, n, data)
 
 
@@ -77,13 +77,6 @@ def run(stage: str, impl: str, n: int, data: Path, inline: bool) -> dict:
     if done.returncode:
         raise RuntimeError(f"{stage} {impl} at N={n} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def pipeline(n: int, data: Path) -> dict:
-    """Every stage (ours) in sequence in this one process: the driver's peak memory."""
-    for stage in STAGES:
-        getattr(STAGES[stage], "ours")(STAGES[stage].load(n, data), Path(tempfile.mkdtemp(prefix="scale_pipe_")))
-    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def exponent(sizes: list[int], seconds: list[float]) -> float | None:
@@ -110,6 +103,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--inline", action="store_true", help="run every stage in this process (CI smoke run)")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "llmclust_scale")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--resume", action="store_true", help="keep the figures already in --out, measure the rest")
     parser.add_argument("--worker", nargs=4, metavar=("STAGE", "IMPL", "N", "DATA"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -121,10 +115,16 @@ def main(argv=None) -> dict:
               "llm_overhead_us_per_prompt": {}, "driver_peak_rss_mb_1m": None,
               "method": {"peak_rss": "each stage in a fresh subprocess: its ru_maxrss" if not args.inline else
                          "inline: the process's running ru_maxrss (not per stage)",
-                         "data": "benchmarks/scale_stages.py: synthetic()", "sizes": args.sizes}}
+                         "data": "benchmarks/scale_stages.py: synthetic()"}}
+    if args.resume and args.out.exists():  # a long run measured in several sittings
+        kept = json.loads(args.out.read_text())
+        result.update({k: kept[k] for k in ("stages", "ivf_recall_at_10", "llm_overhead_us_per_prompt") if k in kept})
+        result["machine"]["earlier_sittings"] = kept["machine"].get("earlier_sittings", []) + [kept["machine"]]
     for n in args.sizes:
         synthetic(n, args.data)  # written once per N, read by every worker
         for stage in args.stages:
+            if str(n) in result["stages"].get(stage, {}):
+                continue
             ours, plain = run(stage, "ours", n, args.data, args.inline), run(stage, "plain", n, args.data, args.inline)
             row = {**ours, "plain_seconds": plain["seconds"], "plain_cpu_seconds": plain["cpu_seconds"],
                    "plain_peak_rss_mb": plain["peak_rss_mb"], "ratio": round(ours["seconds"] / max(plain["seconds"], 1e-6), 3),
@@ -132,21 +132,31 @@ def main(argv=None) -> dict:
             result["stages"].setdefault(stage, {})[str(n)] = row
             if "recall_at_10" in ours:
                 result["ivf_recall_at_10"][str(n)] = ours["recall_at_10"]
+            row["load_average"] = round(os.getloadavg()[0], 2)
             print(f"N={n} {stage}: {row['seconds']} s vs plain {row['plain_seconds']} s (ratio {row['ratio']}), "
-                  f"peak {row['peak_rss_mb']} MB, load {os.getloadavg()[0]:.1f}", flush=True)
-    for stage, by_n in result["stages"].items():
-        result["exponents"][stage] = exponent([int(n) for n in by_n], [r["seconds"] for r in by_n.values()])
+                  f"peak {row['peak_rss_mb']} MB, load {row['load_average']}", flush=True)
+            write(args.out, result)
     for n in args.llm_sizes:
-        result["llm_overhead_us_per_prompt"][str(n)] = run("llm", "ours", n, args.data, args.inline)
-        print(f"LLM stage, {n} prompts: {result['llm_overhead_us_per_prompt'][str(n)]}", flush=True)
-    big = [n for n in args.sizes if n >= 1_000_000]
-    if big and not args.inline:
-        result["driver_peak_rss_mb_1m"] = run("pipeline", "ours", min(big), args.data, False)["peak_rss_mb"]
+        if str(n) not in result["llm_overhead_us_per_prompt"]:
+            result["llm_overhead_us_per_prompt"][str(n)] = run("llm", "ours", n, args.data, args.inline)
+            print(f"LLM stage, {n} prompts: {result['llm_overhead_us_per_prompt'][str(n)]}", flush=True)
     result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    write(args.out, result)
     print(f"wrote {args.out}")
     return result
+
+
+def write(out: Path, result: dict) -> None:
+    """The figures so far, with what follows from them (exponents, the driver's peak at 1M)."""
+    for stage, by_n in result["stages"].items():
+        sizes = sorted(by_n, key=int)
+        result["exponents"][stage] = exponent([int(n) for n in sizes], [by_n[n]["seconds"] for n in sizes])
+    big = sorted((int(n) for by_n in result["stages"].values() for n in by_n if int(n) >= 1_000_000))
+    if big and "inline" not in result["method"]["peak_rss"]:
+        result["driver_peak_rss_mb_1m"] = max(by_n[str(big[0])]["peak_rss_mb"] for by_n in result["stages"].values()
+                                             if str(big[0]) in by_n)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -95,22 +95,38 @@ def _faiss_kmeans(x: np.ndarray, k: int, seed: int, cfg: ClusteringConfig) -> KM
     return KMeansRun(seed, labels[:, 0].astype(np.int64), km.centroids.astype(np.float32), float(dist.sum()))
 
 
-def cluster_over_seeds(vectors: np.ndarray, cfg: ClusteringConfig, k: int | None = None) -> list[KMeansRun]:
-    return [kmeans(vectors, k or cfg.n_clusters, seed, cfg) for seed in cfg.seeds]
+Space = np.ndarray | dict  # one (n, d) matrix for every seed, or {seed: matrix} (a reducer per seed)
 
 
-def best_run(runs: list[KMeansRun]) -> KMeansRun:
-    """The run whose assignments are published: the lowest inertia."""
-    return min(runs, key=lambda r: r.inertia)
+def cluster_over_seeds(vectors: Space, cfg: ClusteringConfig, k: int | None = None) -> list[KMeansRun]:
+    spaces = vectors if isinstance(vectors, dict) else dict.fromkeys(cfg.seeds, vectors)
+    return [kmeans(spaces[seed], k or cfg.n_clusters, seed, cfg) for seed in cfg.seeds]
 
 
-def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: np.ndarray, upstream: Stage,
+def best_run(runs: list[KMeansRun], same_space: bool = True) -> KMeansRun:
+    """The run whose assignments are published.
+
+    In one space, the lowest inertia. Inertias of runs in different spaces (a reducer per
+    seed) do not compare, so there it is the most typical run: the one whose labels agree
+    best with the other seeds' (mean adjusted Rand index), needing no ground truth.
+    """
+    if same_space or len(runs) < 3:
+        return min(runs, key=lambda r: r.inertia)
+    from sklearn.metrics import adjusted_rand_score
+
+    agreement = [sum(adjusted_rand_score(r.labels, o.labels) for o in runs if o is not r) for r in runs]
+    return runs[int(np.argmax(agreement))]
+
+
+def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: Space, upstream: Stage,
                   name: str = "cluster") -> tuple[list[KMeansRun], Stage]:
-    """KMeans once per seed; labels of every seed kept (for mean/std metrics)."""
+    """KMeans once per seed (on that seed's space when ``vectors`` is {seed: matrix}); labels of
+    every seed kept (for mean/std metrics)."""
+    rows = len(next(iter(vectors.values()))) if isinstance(vectors, dict) else len(vectors)
     # where it runs does not change the result: runs written before use_gpu existed stay valid
     identity = {k: v for k, v in to_dict(cfg).items() if k != "use_gpu"}
     stage = run.stage(name, identity, upstream.fingerprint)
-    use_gpu = cfg.use_gpu if cfg.resolved_algorithm(len(vectors)) == "faiss" else "never"
+    use_gpu = cfg.use_gpu if cfg.resolved_algorithm(rows) == "faiss" else "never"
 
     def compute() -> list[KMeansRun]:
         return run_placed(cluster_over_seeds, vectors, cfg, use_gpu=use_gpu, what=f"stage {name}")
@@ -118,7 +134,7 @@ def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: np.ndarray, upstr
     def write(stage: Stage, runs: list[KMeansRun]) -> dict:
         write_table(stage.file("labels.parquet"), pa.table({schema.SEED_LABELS.format(seed=r.seed): r.labels for r in runs}))
         np.save(stage.file("centers.npy"), np.stack([r.centers for r in runs]))
-        return {"rows": len(vectors), "k": cfg.n_clusters, "inertia": {r.seed: r.inertia for r in runs}}
+        return {"rows": rows, "k": cfg.n_clusters, "inertia": {r.seed: r.inertia for r in runs}}
 
     def read(stage: Stage) -> list[KMeansRun]:
         labels, centers = pq.read_table(stage.file("labels.parquet")), np.load(stage.file("centers.npy"))
@@ -151,7 +167,11 @@ def student_t_assignment(sq_dists, alpha: float = 1.0):
 
 def centroids_of(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Normalised mean vector of each cluster's members (zeros for an empty cluster)."""
-    sums = np.zeros((k, vectors.shape[1]), np.float64)
-    np.add.at(sums, labels, vectors)
+    import scipy.sparse as sp
+
+    # a sparse one-hot product: np.add.at's unbuffered scatter took 12.8 s, this 0.85 s (100k x 384, 2 shared cores)
+    one_hot = sp.csr_matrix((np.ones(len(labels), np.float32), (np.asarray(labels), np.arange(len(labels)))),
+                            shape=(k, len(labels)))
+    sums = (one_hot @ np.asarray(vectors, dtype=np.float32)).astype(np.float64)  # no float64 copy of the corpus
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -22,6 +22,7 @@ from llmclust.methods.clusterllm.config import ClusterLLMConfig
 from llmclust.methods.cotrain.config import CoTrainConfig
 from llmclust.methods.lumi.config import LumiConfig
 from llmclust.neighbours import NeighboursConfig
+from llmclust.reduction import ReductionConfig
 
 
 @dataclass
@@ -52,6 +53,7 @@ class JobConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
+    reduce: ReductionConfig = field(default_factory=ReductionConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)

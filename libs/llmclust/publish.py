@@ -17,6 +17,8 @@ Example::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,9 +31,13 @@ from llmclust.runs import RunDir
 
 
 def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str],
-            embed_vectors: np.ndarray, embedder_path: str, metrics: dict | None, **extra) -> np.ndarray:
+            embed_vectors: np.ndarray, embedder_path: str, metrics: dict | None,
+            reducer_path: Path | None = None, **extra) -> np.ndarray:
     """Publish the final assignments, cluster table, config.yaml and result.json (what serving loads).
 
+    ``reducer_path``: the fitted reducer ``best`` clustered through, when new texts are to be
+    assigned through it (:class:`llmclust.assigner.Assigner`); its KMeans centres are kept too.
+    Paths inside the run are stored relative to it, so a copied run still serves.
     Returns the serving centroids (k, d), so the caller need not compute them again.
     """
     k = len(names)
@@ -44,17 +50,27 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
         schema.CLUSTER: pa.array(best.labels, pa.int64()), schema.CLUSTER_NAME: pa.array(name_arr[best.labels].tolist()),
         schema.SCORE: pa.array(sims.astype(np.float32)),
     }), staged / "assignments.parquet")
-    pq.write_table(pa.table({
+    clusters = {
         schema.CLUSTER: pa.array(np.arange(k), pa.int64()), schema.CLUSTER_NAME: pa.array(list(names)),
         schema.SIZE: pa.array(np.bincount(best.labels, minlength=k).astype(np.int64)),
         schema.CENTROID: schema.to_fixed_list(centroids),
-    }), staged / "clusters.parquet")
+    }
+    if reducer_path is not None:
+        clusters[schema.SPACE_CENTRE] = schema.to_fixed_list(best.centers)
+    pq.write_table(pa.table(clusters), staged / "clusters.parquet")
     (staged / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     result = {
         "method": cfg.method, "n": table.num_rows, "k": k, "seed": best.seed,
-        "embedder": embedder_path, "max_seq_length": cfg.embedding.max_seq_length,
+        "embedder": _in_run(run, embedder_path), "max_seq_length": cfg.embedding.max_seq_length,
+        "reducer": _in_run(run, reducer_path) if reducer_path is not None else None,
         "assignments": "assignments.parquet", "clusters": "clusters.parquet",
         "rejected": "corpus/rejected.parquet", "metrics": metrics, **extra,
     }
     run.publish(staged, **result)
     return centroids
+
+
+def _in_run(run: RunDir, path) -> str:
+    """``path`` relative to the run directory when it lies inside it, else as given."""
+    path = Path(path)
+    return str(path.relative_to(run.path)) if path.is_absolute() and path.is_relative_to(run.path) else str(path)

@@ -1,9 +1,9 @@
 """Reduction stage: embedding vectors -> a few UMAP dimensions, before KMeans.
 
-KMeans on 384-d sentence embeddings suffers from distance concentration; UMAP's layout of
-the k-nearest-neighbour graph pulls each topic's neighbourhood together, which is why
-BERTopic (UMAP, 15 neighbours, 5-d, cosine) + KMeans beats raw KMeans on Banking77 by
-~8 ACC points (benchmarks/reduction_banking77.py measures both).
+UMAP lays out the k-nearest-neighbour graph so that each topic's neighbourhood is packed
+tightly and apart from the others, which KMeans separates far better than the raw 384-d
+vectors: on Banking77 test, all-MiniLM-L6-v2 + KMeans(77) goes from ACC 59.9 to 68.3
+(benchmarks/reduction_banking77.py, which also runs BERTopic's UMAP + KMeans).
 
 ``fit_sample > 0`` fits on a seeded random sample and maps every other row with
 ``transform`` in batches of ``transform_batch_rows``, so memory and time stay bounded by the
@@ -11,7 +11,7 @@ sample at millions of texts. One reducer is fitted per KMeans seed (reducer seed
 seed), so the std over seeds includes the reduction's own variance.
 
 umap-learn (and numba) are imported only when a reducer is fitted or loaded. The first fit
-and the first ``transform`` of a process JIT-compile numba code (tens of seconds, once).
+and the first ``transform`` of a process JIT-compile numba code: ~30 s of CPU, once.
 
 Example::
 
@@ -33,8 +33,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.runs import RunDir, Stage, write_table
 
 MODEL_FILE = "reducer.joblib"
 META_FILE = "reducer.json"
@@ -141,7 +145,7 @@ def _fit(vectors: np.ndarray, cfg: ReductionConfig, seed: int) -> tuple[Reducer,
         # exercise the code path that large ones take
         force_approximation_algorithm=True,
     )
-    model.fit(vectors[rows])
+    model.fit(vectors if len(rows) == len(vectors) else vectors[rows])  # no copy when fitting on all
     return Reducer(cfg, seed, model), rows
 
 
@@ -164,3 +168,34 @@ def fit_transform(vectors: np.ndarray, cfg: ReductionConfig, seed: int) -> tuple
         batch = rest[start : start + cfg.transform_batch_rows]
         out[batch] = reducer.transform(vectors[batch])
     return reducer, out
+
+
+def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: np.ndarray, upstream: Stage, seeds: list[int],
+                 name: str = "reduce") -> tuple[dict[int, np.ndarray], Stage]:
+    """One reducer per KMeans seed, fitted on ``vectors``: {seed: reduced vectors} and the stage.
+
+    Each seed's fitted reducer is kept in ``<stage>/seed_<s>/`` so that ``predict`` and the
+    Serve endpoint map new texts through the one the published clustering used.
+    """
+    stage = run.stage(name, cfg, list(seeds), upstream.fingerprint)
+
+    def compute() -> dict[int, tuple[Reducer, np.ndarray]]:
+        return {seed: fit_transform(vectors, cfg, seed) for seed in seeds}
+
+    def write(stage: Stage, fitted: dict) -> dict:
+        for seed, (reducer, _) in fitted.items():
+            reducer.save(reducer_dir(stage.path, seed))
+        write_table(stage.file("reduced.parquet"), pa.table(
+            {schema.SEED_LABELS.format(seed=s): schema.to_fixed_list(v) for s, (_, v) in fitted.items()}))
+        return {"rows": len(vectors), "dim": cfg.n_components, "seeds": list(seeds)}
+
+    def read(stage: Stage) -> dict:
+        table = pq.read_table(stage.file("reduced.parquet"))
+        return {s: (None, schema.from_fixed_list(table.column(schema.SEED_LABELS.format(seed=s)))) for s in seeds}
+
+    fitted = stage.run(compute, write, read)
+    return {seed: reduced for seed, (_, reduced) in fitted.items()}, stage
+
+
+def reducer_dir(stage_path: Path, seed: int) -> Path:
+    return Path(stage_path) / f"seed_{seed}"

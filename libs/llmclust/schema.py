@@ -30,7 +30,8 @@ CLUSTER_NAME = "cluster_name"
 SIZE = "size"
 CENTROID = "centroid"  # fixed-size list<float32> in the final embedder's space
 SCORE = "score"  # cosine similarity of a text to its cluster centre
-SEED_LABELS = "seed_{seed}"  # cluster/labels.parquet: one label column per KMeans seed
+SEED_LABELS = "seed_{seed}"  # cluster/labels.parquet (reduce/reduced.parquet): one column per KMeans seed
+SPACE_CENTRE = "space_centre"  # clusters.parquet: the KMeans centre in the reduced space, when reduced
 
 # LLM stages
 PROMPT = "prompt"

@@ -37,7 +37,7 @@ from ray import serve
 from starlette.exceptions import HTTPException
 
 from llmclust import schema
-from llmclust.clustering import assign
+from llmclust.assigner import Assigner
 from llmclust.config import ConfigError, expect, expect_choice, from_dict
 from llmclust.embedding import EmbeddingConfig, SentenceEmbedder
 from llmclust.models import ModelNotFound, resolve_model
@@ -105,7 +105,7 @@ class LoadedRun:
     """What assignment needs from a finished run: embedder, centroids and names."""
 
     embedder: SentenceEmbedder
-    centroids: np.ndarray  # (k, d) normalised
+    assigner: Assigner  # as the run clustered: through its reducer, or by cosine to the centroids
     names: list[str]
     method: str
     run_dir: str
@@ -121,13 +121,15 @@ class LoadedRun:
         emb_cfg = EmbeddingConfig(model=embedder_path, device=cfg.device, batch_size=cfg.encode_batch_size,
                                   max_seq_length=result["max_seq_length"])
         embedder = SentenceEmbedder(emb_cfg, embedder_path)
-        centroids = schema.from_fixed_list(clusters.column(schema.CENTROID))
+        assigner = Assigner.from_run(run.path, result)
+        assigner.top(embedder.encode(["warm-up"]))  # a reducer's first transform compiles (numba): not in a request
+        centroids = assigner.centroids
         if centroids.shape[1] != embedder.dim:
             raise ValueError(f"{run.path}: centroids have {centroids.shape[1]} dimensions but embedder "
                              f"{embedder_path} gives {embedder.dim}; the run and the embedder do not match")
         names = clusters.column(schema.CLUSTER_NAME).to_pylist()
         log.info("serving %s: %d clusters, embedder %s on %s", run.path, len(names), embedder_path, embedder.device)
-        return cls(embedder, centroids, names, result["method"], str(run.path))
+        return cls(embedder, assigner, names, result["method"], str(run.path))
 
 
 # -- the HTTP API -----------------------------------------------------------------------------
@@ -277,7 +279,7 @@ class ClusterAssigner:
         if rejected is not None:
             return rejected
         vectors = await self._embed_batch(request.texts)
-        ids, sims = assign(vectors, self.run.centroids, top=2)
+        ids, sims = self.run.assigner.top(vectors, top=2)
         names = self.run.names
         return AssignResponse(method=self.run.method, k=len(names), assignments=[
             Assignment(cluster=int(i[0]), cluster_name=names[i[0]], score=float(s[0]),

@@ -4,7 +4,7 @@
 checkpointed pipeline and returns self; learned attributes end in ``_``; ``predict`` embeds
 new texts with the final embedder and assigns each to the nearest of ``cluster_centers_``.
 
-    corpus -> representation (the method's part) -> cluster -> evaluate -> name -> publish
+    corpus -> representation (the method's part) -> [reduce] -> cluster -> evaluate -> name -> publish
 
 A method overrides :meth:`TextClusterer.representation` (the vectors KMeans runs on) and
 optionally :meth:`TextClusterer.name_clusters`. A method that already clustered its final
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from llmclust import schema
-from llmclust.clustering import KMeansRun, assign, best_run, cluster_stage
+from llmclust.assigner import Assigner
+from llmclust.clustering import KMeansRun, best_run, cluster_stage
 from llmclust.corpus import check_job_inputs, corpus_stage
 from llmclust.embedding import SentenceEmbedder, embed_stage
 from llmclust.evaluation import GroundTruth, evaluate_stage
@@ -29,6 +31,7 @@ from llmclust.job import JobConfig, init_ray
 from llmclust.models import resolve_model
 from llmclust.naming import keyword_names
 from llmclust.publish import publish
+from llmclust.reduction import reduce_stage, reducer_dir
 from llmclust.runs import RunDir, Stage
 
 log = logging.getLogger(__name__)
@@ -40,11 +43,18 @@ class NotFittedError(RuntimeError):
 
 @dataclass
 class Clustered:
-    """KMeans over the seeds on one space, and its metrics when ground truth is configured."""
+    """KMeans over the seeds, and its metrics when ground truth is configured."""
 
     runs: list[KMeansRun]
     metrics: dict | None
     stage: Stage
+    reduce: Stage | None = None  # the reduce stage (a fitted reducer per seed) when reduction is on
+
+    def best(self) -> KMeansRun:
+        return best_run(self.runs, same_space=self.reduce is None)
+
+    def reducer_path(self, seed: int) -> Path | None:
+        return reducer_dir(self.reduce.path, seed) if self.reduce is not None else None
 
 
 @dataclass
@@ -57,6 +67,12 @@ class Representation:
     embedder_path: str  # the final embedder (a fine-tuned one for trained methods)
     n_clusters: int | None = None  # K the method chose (ClusterLLM); None: clustering.n_clusters
     clustered: Clustered | None = None  # the method clustered ``vectors`` already
+
+    @property
+    def in_embedder_space(self) -> bool:
+        """The method clustered the final embedder's own vectors (baseline, ClusterLLM), so new
+        texts can be placed exactly as the corpus was, reducer included."""
+        return self.vectors is self.embed_vectors
 
 
 class TextClusterer:
@@ -82,12 +98,17 @@ class TextClusterer:
         self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
         rep = self.representation(run, table, corpus)
         clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
-        best = best_run(clustered.runs)
+        best = clustered.best()
         k = len(best.centers)
         names = self.name_clusters(run, table, best.labels, k)
-        centroids = publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, clustered.metrics)
+        reducer = clustered.reducer_path(best.seed) if rep.in_embedder_space else None
+        centroids = publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, clustered.metrics,
+                            reducer_path=reducer)
         self.labels_ = best.labels
-        self.cluster_centers_ = centroids  # what predict assigns to: the final embedder's space
+        # predict assigns as the corpus was clustered: through the reducer to these centres, or
+        # (no reducer, or a space only an LLM produces) by cosine to the embedder-space centroids
+        self._assigner = Assigner.from_run(run.path)
+        self.cluster_centers_ = best.centers if reducer is not None else centroids
         self.space_centers_ = best.centers  # KMeans centres in the space the method clustered in
         self.n_clusters_ = k
         self.cluster_names_ = names
@@ -103,21 +124,35 @@ class TextClusterer:
         return self.fit(texts).labels_
 
     def predict(self, texts: list[str]) -> np.ndarray:
-        """Cluster id of each new text: nearest of ``cluster_centers_`` in the final embedder's space."""
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(texts) first")
+        """Cluster id of each new text: the nearest of ``cluster_centers_`` to :meth:`represent`'s vectors."""
+        return self._fitted_assigner().top(self._embedder().encode(list(texts)), top=1)[0][:, 0]
+
+    def represent(self, texts: list[str]) -> np.ndarray:
+        """New texts in the space of ``cluster_centers_``: the final embedder's vectors, through the
+        published reducer when the run assigns through one."""
         vectors = self._embedder().encode(list(texts))
-        return assign(vectors, self.cluster_centers_, top=1)[0][:, 0]
+        reducer = self._fitted_assigner().reducer
+        return reducer.transform(vectors) if reducer is not None else vectors
+
+    def _fitted_assigner(self) -> Assigner:
+        if not hasattr(self, "_assigner"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(texts) first")
+        return self._assigner
 
     # -- shared by methods ---------------------------------------------------------------
     def cluster(self, run: RunDir, vectors: np.ndarray, upstream: Stage, prefix: str = "",
                 n_clusters: int | None = None) -> Clustered:
-        """KMeans over the configured seeds (stage ``<prefix>cluster``) and its evaluation."""
+        """KMeans over the configured seeds (stage ``<prefix>cluster``), after the reduce stage
+        (``<prefix>reduce``, a reducer per seed) when ``reduce.method`` is set, and its evaluation."""
         clustering = self.config.clustering
         if n_clusters is not None:
             clustering = replace(clustering, n_clusters=n_clusters)
-        runs, stage = cluster_stage(run, clustering, vectors, upstream, f"{prefix}cluster")
-        return Clustered(runs, evaluate_stage(run, self._truth, runs, stage, f"{prefix}evaluate"), stage)
+        space, reduce = vectors, None
+        if self.config.reduce.enabled:
+            space, reduce = reduce_stage(run, self.config.reduce, vectors, upstream, clustering.seeds, f"{prefix}reduce")
+            upstream = reduce
+        runs, stage = cluster_stage(run, clustering, space, upstream, f"{prefix}cluster")
+        return Clustered(runs, evaluate_stage(run, self._truth, runs, stage, f"{prefix}evaluate"), stage, reduce)
 
     # -- what methods override -----------------------------------------------------------
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
