@@ -111,6 +111,7 @@ class TextClusterer:
         self.cluster_centers_ = best.centers if reducer is not None else centroids
         self.space_centers_ = best.centers  # KMeans centres in the space the method clustered in
         self.n_clusters_ = k
+        self.seed_ = best.seed  # the KMeans (and reducer) seed whose clustering is published
         self.cluster_names_ = names
         self.embedder_path_ = rep.embedder_path
         self.ids_ = table.column(schema.ID).to_pylist()
