@@ -98,7 +98,7 @@ def test_sigkill_mid_embed_then_rerun_with_other_chunk_rows(tmp_path, reference,
     """The real job (Ray Data actors) killed after its first part; rerun with chunk_rows 50 -> 75."""
     run = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    job = [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"),
+    job = [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--no-report",
            "--config", str(REPO / "ray_configs" / "local.yaml")]
     parts_dir = run / "embed" / "parts"
 
