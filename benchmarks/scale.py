@@ -98,12 +98,15 @@ def machine() -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
-    parser.add_argument("--llm-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--llm-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     parser.add_argument("--inline", action="store_true", help="run every stage in this process (CI smoke run)")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "llmclust_scale")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--resume", action="store_true", help="keep the figures already in --out, measure the rest")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run ours and plain alternately this many times, keep each one's fastest (a noisy machine)")
+    parser.add_argument("--redo", nargs="+", default=[], help="with --resume: measure these stages again")
     parser.add_argument("--worker", nargs=4, metavar=("STAGE", "IMPL", "N", "DATA"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -119,20 +122,23 @@ def main(argv=None) -> dict:
     if args.resume and args.out.exists():  # a long run measured in several sittings
         kept = json.loads(args.out.read_text())
         result.update({k: kept[k] for k in ("stages", "ivf_recall_at_10", "llm_overhead_us_per_prompt") if k in kept})
-        result["machine"]["earlier_sittings"] = kept["machine"].get("earlier_sittings", []) + [kept["machine"]]
+        earlier = kept["machine"].pop("earlier_sittings", [])
+        result["machine"]["earlier_sittings"] = earlier + [kept["machine"]]
     for n in args.sizes:
         synthetic(n, args.data)  # written once per N, read by every worker
         for stage in args.stages:
-            if str(n) in result["stages"].get(stage, {}):
+            if str(n) in result["stages"].get(stage, {}) and stage not in args.redo:
                 continue
-            ours, plain = run(stage, "ours", n, args.data, args.inline), run(stage, "plain", n, args.data, args.inline)
+            pairs = [(run(stage, "ours", n, args.data, args.inline), run(stage, "plain", n, args.data, args.inline))
+                     for _ in range(args.repeats)]
+            ours, plain = (min((p[i] for p in pairs), key=lambda r: r["seconds"]) for i in (0, 1))
             row = {**ours, "plain_seconds": plain["seconds"], "plain_cpu_seconds": plain["cpu_seconds"],
                    "plain_peak_rss_mb": plain["peak_rss_mb"], "ratio": round(ours["seconds"] / max(plain["seconds"], 1e-6), 3),
                    **{f"plain_{k}": v for k, v in plain.items() if k not in ("seconds", "cpu_seconds", "peak_rss_mb", "input_rss_mb")}}
             result["stages"].setdefault(stage, {})[str(n)] = row
             if "recall_at_10" in ours:
                 result["ivf_recall_at_10"][str(n)] = ours["recall_at_10"]
-            row["load_average"] = round(os.getloadavg()[0], 2)
+            row["load_average"], row["repeats"] = round(os.getloadavg()[0], 2), args.repeats
             print(f"N={n} {stage}: {row['seconds']} s vs plain {row['plain_seconds']} s (ratio {row['ratio']}), "
                   f"peak {row['peak_rss_mb']} MB, load {row['load_average']}", flush=True)
             write(args.out, result)

@@ -243,19 +243,21 @@ class Pooling:
     @staticmethod
     def plain(inp, tmp):
         """The same formula written directly with scipy.sparse (every text's partners, a sort
-        per block: the project's code before issue #13), timed on PLAIN_POOL_ROWS rows."""
+        per block: the project's code before issue #13), timed on PLAIN_POOL_ROWS rows; the
+        posting cap is the project's own (``_cap_postings``)."""
         import scipy.sparse as sp
         from llmclust.methods.lumi.config import LumiConfig
-        from llmclust.methods.lumi.pooling import incidence, label_level_pool
+        from llmclust.methods.lumi.pooling import _cap_postings, incidence, label_level_pool
 
-        top, t0 = LumiConfig().text_pool_top_m, time.perf_counter()
+        cfg, t0 = LumiConfig(), time.perf_counter()
+        top = cfg.text_pool_top_m
         S = incidence(inp["sets"], inp["n_labels"])
         h = label_level_pool(inp["x"], inp["label_vectors"], S)
+        capped = _cap_postings(S, cfg.label_posting_cap, cfg.seed)
         prep, t0 = time.perf_counter() - t0, time.perf_counter()
-        assert np.asarray(S.sum(axis=0)).max() <= LumiConfig().label_posting_cap  # no capping to mimic
         n, rows = S.shape[0], min(S.shape[0], PLAIN_POOL_ROWS)
         sizes = np.asarray(S.sum(axis=1)).ravel()
-        inter = (S[:rows] @ S.T).tocoo()
+        inter = (S[:rows] @ capped.T).tocoo()
         keep = inter.row != inter.col
         i, j, shared = inter.row[keep], inter.col[keep], inter.data[keep]
         J = shared / (sizes[i] + sizes[j] - shared)

@@ -107,8 +107,8 @@ class GroundTruth:
     @property
     def codes(self) -> np.ndarray:
         """The labels as integers 0..C-1: encoded once, not per seed by every metric."""
-        if self._codes is None:
-            self._codes = np.unique(self.labels, return_inverse=True)[1].ravel()
+        if self._codes is None:  # hashed in Arrow: sorting a million Python strings took seconds
+            self._codes = pa.array(self.labels).dictionary_encode().indices.to_numpy()
         return self._codes
 
 

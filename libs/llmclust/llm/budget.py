@@ -15,13 +15,14 @@ the real templates and a sample of the corpus' texts; generated tokens are the u
 
 Example::
 
-    stages = plan(load_job_config("ray_configs/lumi_local.yaml"), texts)
-    [(s.stage, s.calls) for s in stages]      # [('lumi_labels', 3080), ('lumi_multilabel', 3080)]
-    announce(RunDir("runs/x"), cfg, texts)    # logs, writes runs/x/llm_plan.json, checks llm.max_calls
+    cfg = load_job_config("ray_configs/lumi_local.yaml")
+    [(s.stage, s.calls) for s in plan(cfg, texts)]   # 3080 texts: [('lumi_labels', 3080), ('lumi_multilabel', 3080)]
+    announce(RunDir("runs/x"), cfg, texts)           # logs, writes runs/x/llm_plan.json, checks llm.max_calls
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 
@@ -144,8 +145,6 @@ class CallLedger:
         self.file, self.max_calls = run.path / LEDGER_FILE, max_calls
 
     def spent(self) -> dict:
-        import json
-
         return json.loads(self.file.read_text()) if self.file.exists() else {"calls": 0, "by_stage": {}}
 
     def charge(self, stage: str, calls: int) -> None:
