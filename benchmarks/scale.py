@@ -8,7 +8,7 @@ Input: synthetic clustered 384-d unit vectors (:func:`synthetic`: topics of ~100
 text its topic's centre plus variation in a shared 48-d subspace plus a little isotropic
 noise, so neighbours mean something, as in sentence embeddings), with texts, pseudo-label sets
 and cluster labels derived from the topics. Every stage runs the project's own function
-(:mod:`benchmarks.scale_stages`) and, on the same data in the same run, the plain library call
+(``benchmarks/scale_stages.py``; inputs in ``scale_data.py``) and, on the same data in the same run, the plain library call
 that does the same work (faiss IndexIVFFlat / Kmeans, scikit-learn, scipy, pyarrow).
 
 Memory: each stage (ours or plain) runs in a fresh subprocess; ``peak_rss_mb`` is that
@@ -21,7 +21,9 @@ bound. ``--inline`` runs everything in this process (the CI smoke run: no per-st
 figures).
 
 Seconds are wall-clock (and CPU seconds beside them): the machine is shared, so the load
-average at the start and the end is recorded; compare ours with plain, run back to back.
+average at the start and the end, and at each row, is recorded; ours and plain run back to
+back. A long run can be measured in sittings: ``--resume`` keeps the rows already in --out,
+``--redo STAGE --repeats 3`` measures a stage again, keeping the fastest of 3 alternating pairs.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "libs"), str(REPO / "benchmarks")]
 OUT = REPO / "benchmarks" / "results" / "scale.json"
 
-from scale_stages import STAGES, llm_overhead, synthetic  # noqa: E402
+from scale_data import llm_overhead, synthetic  # noqa: E402
+from scale_stages import STAGES  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -118,7 +121,10 @@ def main(argv=None) -> dict:
               "llm_overhead_us_per_prompt": {}, "driver_peak_rss_mb_1m": None,
               "method": {"peak_rss": "each stage in a fresh subprocess: its ru_maxrss" if not args.inline else
                          "inline: the process's running ru_maxrss (not per stage)",
-                         "data": "benchmarks/scale_stages.py: synthetic()"}}
+                         "data": "benchmarks/scale_data.py: synthetic()",
+                         "scaled": "neighbours above 100k rows: index built in full, search timed on 20k sampled "
+                                   "queries and scaled to N (cpu_seconds: the work done, not scaled); plain LUMI "
+                                   "pooling: timed on 16384 rows and scaled to N"}}
     if args.resume and args.out.exists():  # a long run measured in several sittings
         kept = json.loads(args.out.read_text())
         result.update({k: kept[k] for k in ("stages", "ivf_recall_at_10", "llm_overhead_us_per_prompt") if k in kept})

@@ -7,9 +7,10 @@ second on CPU); ``minibatch`` is scikit-learn's mini-batch KMeans for memory-bou
 
 scikit-learn's KMeans runs with BLAS limited to one thread. Its Lloyd loop parallelises with
 OpenMP and already pins BLAS to one thread inside; but its k-means++ initialisation makes
-hundreds of small BLAS calls, and OpenBLAS' spinning worker threads turn each into a wait for
-a time slice when the cores are shared: 95 s instead of 4.6 s for the k-means++ of 20k x 384,
-K = 100 on 2 loaded cores (benchmarks/results/scale.json, ``kmeans_threads``).
+one small BLAS call per centre, and OpenBLAS' spinning worker threads turn each into a wait
+for a time slice when the cores are shared: 95 s instead of 4.6 s for the k-means++ of
+20k x 384, K = 100 on 2 cores at load average 8-10 (most likely the cluster stage's 301 s
+against plain KMeans' 60 s in issue #13).
 
 Example::
 

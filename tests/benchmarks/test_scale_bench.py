@@ -20,7 +20,7 @@ def scale(monkeypatch):
     monkeypatch.setattr(scale_stages, "DENSITY_RUNS", 2)
     monkeypatch.setattr(scale_stages, "SEEDS", [0, 1])
     yield scale
-    for name in ("scale", "scale_stages"):
+    for name in ("scale", "scale_stages", "scale_data"):
         sys.modules.pop(name, None)
 
 

@@ -70,11 +70,11 @@ def test_too_few_texts_for_k_is_explained():
         multi_kmeans(np.zeros((3, 2), np.float32), k=5, runs=1)
 
 
-def test_large_inputs_fit_a_sample_and_score_in_chunks(monkeypatch):
-    """Beyond k x MAX_POINTS_PER_CENTRE rows the runs fit a sample; scoring chunks give the same scores."""
+def test_large_inputs_fit_a_sample_and_groups_of_runs_change_nothing(monkeypatch):
+    """Beyond k x MAX_POINTS_PER_CENTRE rows the runs fit a sample; runs fitted in groups give the same scores."""
     greedy, candidates = _blobs()
     whole = density_scores(greedy, candidates, k=2, runs=4, seed=0)
-    monkeypatch.setattr("llmclust.methods.cotrain.preference.MAX_BATCH_FLOATS", 16)  # one candidate row a chunk
+    monkeypatch.setattr("llmclust.methods.cotrain.preference.MAX_BATCH_FLOATS", 80)  # one run per group
     assert np.allclose(density_scores(greedy, candidates, k=2, runs=4, seed=0), whole, atol=1e-5)
     monkeypatch.setattr("llmclust.methods.cotrain.preference.MAX_POINTS_PER_CENTRE", 5)  # 10 of the 40 rows
     sampled = density_scores(greedy, candidates, k=2, runs=4, seed=0)

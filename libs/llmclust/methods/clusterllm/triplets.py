@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from llmclust import schema
 from llmclust.clustering import ClusteringConfig, kmeans, student_t_assignment
 from llmclust.methods.clusterllm.config import TripletConfig
+from llmclust.models import import_faiss
 
 
 @dataclass
@@ -58,20 +59,20 @@ def soft_assignment(vectors: np.ndarray, centers: np.ndarray, alpha: float, top:
                     chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
     """Student-t assignment restricted to the ``top`` closest centres, renormalised.
 
-    Returns (closest centre ids (n, top), nearest first; their probabilities (n, top)).
-    Chunked so that memory stays at ``chunk x k`` whatever n is; only the ``top`` closest are
-    sorted (a full sort of every row's k distances was most of the time at 1M texts).
+    Returns (closest centre ids (n, top), nearest first; their probabilities (n, top)). The
+    closest centres come from a faiss flat search in chunks of ``chunk`` rows (float32 BLAS
+    and a top-k heap: with numpy distances the stage took 1.4x the plain faiss time at 1M
+    texts); the probabilities are computed in float64.
     """
+    faiss = import_faiss()
+    index = faiss.IndexFlatL2(centers.shape[1])
+    index.add(np.ascontiguousarray(centers, dtype=np.float32))
     ids = np.empty((len(vectors), top), np.int64)
     probs = np.empty((len(vectors), top), np.float64)
-    c_sq = (centers.astype(np.float64) ** 2).sum(1)
     for start in range(0, len(vectors), chunk):
-        x = vectors[start:start + chunk].astype(np.float64)
-        dist = np.maximum((x ** 2).sum(1)[:, None] + c_sq[None, :] - 2 * x @ centers.T, 0)
-        near = np.argpartition(dist, top - 1, axis=1)[:, :top]
-        near = np.take_along_axis(near, np.argsort(np.take_along_axis(dist, near, 1), axis=1), 1)
+        dist, near = index.search(np.ascontiguousarray(vectors[start:start + chunk], dtype=np.float32), top)
         ids[start:start + chunk] = near
-        probs[start:start + chunk] = student_t_assignment(np.take_along_axis(dist, near, 1), alpha)
+        probs[start:start + chunk] = student_t_assignment(np.maximum(dist.astype(np.float64), 0), alpha)
     return ids, probs
 
 

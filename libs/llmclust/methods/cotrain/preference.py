@@ -10,7 +10,7 @@ All KMeans runs advance together (one batched matrix product per Lloyd step for 
 runs), and scoring is one distance computation per run, so 100 runs cost a few seconds.
 On a large corpus the runs fit a shared random sample of ``MAX_POINTS_PER_CENTRE`` points per
 centre (as faiss' KMeans does: centres move little beyond that), and every candidate is then
-scored against all runs' centres, in row chunks: the cost grows linearly with the corpus.
+scored against each run's centres by a faiss search: the cost grows linearly with the corpus.
 
 Example::
 
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from llmclust.models import import_faiss
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,12 @@ def multi_kmeans(x: np.ndarray, k: int, runs: int, seed: int = 0, iters: int = 2
             if labels is not None and torch.equal(new_labels, labels):
                 break
             labels = new_labels
-            # the update as a batched matrix product with one-hot assignments
-            onehot = torch.nn.functional.one_hot(labels, k).to(torch.float32)  # (r, n, k)
-            counts = onehot.sum(dim=1).unsqueeze(2)  # (r, k, 1)
-            sums = torch.matmul(onehot.transpose(1, 2), xt)  # (r, k, d)
+            # the update as a scatter-add per run: a one-hot matrix product costs as much as the
+            # assignment itself (n k d per run); with it the density stage took 2.6x faiss' time
+            sums = torch.zeros((r, k, d))
+            for j in range(r):
+                sums[j].index_add_(0, labels[j], xt)
+            counts = torch.stack([torch.bincount(labels[j], minlength=k) for j in range(r)]).unsqueeze(2)  # (r, k, 1)
             centres = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
         out[start : start + r] = centres.numpy()
     return out
@@ -87,15 +91,15 @@ def density_scores(greedy: np.ndarray, candidates: np.ndarray, k: int, runs: int
     embeddings of every candidate of every text. Lower means denser, i.e. preferred.
     """
     n, m, d = candidates.shape
-    centres = torch.from_numpy(multi_kmeans(greedy, k, runs, seed, iters)).reshape(1, runs * k, d)
-    flat = np.asarray(candidates, dtype=np.float32).reshape(n * m, d)
-    out = np.empty(n * m, np.float32)
-    rows = max(1, MAX_BATCH_FLOATS // (runs * k))  # candidates scored against every run's centres at once
-    for start in range(0, n * m, rows):
-        chunk = torch.tensor(flat[start : start + rows])  # a copy: the input may be read-only
-        sq = _sq_dists(chunk, (chunk * chunk).sum(dim=1), centres)[0].reshape(len(chunk), runs, k)
-        out[start : start + rows] = sq.amin(dim=2).sqrt().double().mean(dim=1).numpy()
-    return out.reshape(n, m)
+    faiss = import_faiss()
+    flat = np.ascontiguousarray(np.asarray(candidates).reshape(n * m, d), dtype=np.float32)
+    total = np.zeros(n * m)
+    for centres in multi_kmeans(greedy, k, runs, seed, iters):  # faiss' search: BLAS and a fused nearest-centre pass
+        index = faiss.IndexFlatL2(d)
+        index.add(np.ascontiguousarray(centres))
+        nearest, _ = index.search(flat, 1)
+        total += np.sqrt(np.maximum(nearest[:, 0], 0))
+    return (total / runs).reshape(n, m).astype(np.float32)
 
 
 @dataclass
