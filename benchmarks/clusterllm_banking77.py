@@ -73,7 +73,7 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
     vectors = stored_vectors(root / part / "embed")
     table = pq.read_table(root / part / "judge_iter1" / "choices.parquet")
     rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
-    truth = OracleJudge(labels).triplets(rows)
+    truth = OracleJudge(labels).triplets(rows).choices()
     has_truth = truth > 0
     llm = table.column(schema.CHOICE).to_numpy() if part == "llm" else None
     sims = np.einsum("nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 1]]) - np.einsum(
@@ -148,14 +148,15 @@ def granularity(args, labels: np.ndarray, root: Path, include_llm: bool) -> dict
     judges = {"oracle": OracleJudge(labels)}
     if include_llm:
         cl = cfg.clusterllm
-        judges["llm"] = LLMJudge(cfg.llm, cl.task, cl.granularity.demonstrations, cl.llm_temperature)
+        judges["llm"] = LLMJudge(cfg.llm, cl.task, cl.granularity.demonstrations, cl.triplet_question)
     for name, judge in judges.items():
         gcfg = cfg.clusterllm.granularity
         if name == "oracle":
             gcfg = replace(gcfg, pairs_per_merge=args.oracle_pairs_per_merge)
-        choice = granularity_stage(run, gcfg, judge, vectors, texts, upstream, name=f"granularity_{name}")
+        choice = granularity_stage(run, gcfg, judge, vectors, texts, upstream, cfg.audit, cfg.clustering.n_clusters,
+                                   name=f"granularity_{name}")
         out[name] = {"pairs_per_merge": gcfg.pairs_per_merge,
-                     **{k: choice[k] for k in ("k", "pairs", "answered", "unanswered", "said_same")}}
+                     **{k: choice[k] for k in ("k", "k_from_pairs", "pairs", "answered", "unanswered", "said_same", "audit")}}
         out["classical"] = choice["classical"]
     return out
 

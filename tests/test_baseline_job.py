@@ -88,3 +88,54 @@ def test_killed_job_resumes_from_its_parts_with_the_same_result(tmp_path, small_
     resumed = pq.read_table(run_dir / "assignments.parquet").column(schema.CLUSTER).to_pylist()
     uninterrupted = pq.read_table(fresh / "assignments.parquet").column(schema.CLUSTER).to_pylist()
     assert resumed == uninterrupted
+
+
+class _AuditedClusterLLM:
+    """ClusterLLM that reports LLM facts the way a method fills ``Representation.audit``."""
+
+    AUDIT = {"judge answers": 12, "agreement with the embedder": 0.75, "unparseable": 0}
+
+    @staticmethod
+    def make(cfg):
+        from dataclasses import replace
+
+        from llmclust.methods.clusterllm.clusterer import ClusterLLMClusterer
+
+        class Audited(ClusterLLMClusterer):
+            def representation(self, run, table, corpus):
+                return replace(super().representation(run, table, corpus), audit=dict(_AuditedClusterLLM.AUDIT))
+
+        return Audited(cfg)
+
+
+def test_a_method_reports_the_baseline_on_the_same_texts_and_its_llm_audit(ray_cluster, tmp_path, small_csv):
+    from llmclust.job import load_job_config
+    from llmclust.report import write_report
+
+    run = tmp_path / "run"
+    # clusterllm with no fine-tuning round: no LLM call, and the method's space *is* the baseline's
+    overrides = [f"corpus.path={small_csv}", f"run.dir={run}", "corpus.limit=60", "clustering.n_clusters=10",
+                 "clustering.seeds=[0,1]", "clusterllm.iterations=0", "embedding.cpus_per_actor=1"]
+    model = _AuditedClusterLLM.make(load_job_config(REPO / "ray_configs" / "clusterllm_local.yaml", overrides)).fit()
+    result = json.loads((run / "result.json").read_text())
+    base = result["baseline_metrics"]
+    assert base["k"] == 10 and 0 < base["acc_mean"] <= 100 and 0 < base["nmi_mean"] <= 100
+    assert set(base["per_seed"]) == {"0", "1"}
+    # same texts, same untrained vectors, same K and seeds: the same numbers as the method
+    for key in ("acc_mean", "nmi_mean", "ari_mean"):
+        assert base[key] == result["metrics"][key] == model.baseline_metrics_[key]
+    assert result["llm_audit"] == model.llm_audit_ == _AuditedClusterLLM.AUDIT
+    stages = manifests(run)
+    assert {"baseline_reduce", "baseline_cluster", "baseline_evaluate"} <= set(stages)
+    assert [name for name in stages if "embed" in name] == ["embed"]  # the stored embed stage was reused
+
+    page = write_report(run).read_text()
+    assert 'id="baseline-comparison"' in page and "baseline (same texts, same K)" in page
+    assert "LLM signal audit" in page and 'id="llm-audit"' in page and "agreement with the embedder" in page
+
+    # switched off: nothing recomputed (the evaluation switch is not part of any stage's fingerprint)
+    before = manifests(run)
+    off = _AuditedClusterLLM.make(load_job_config(REPO / "ray_configs" / "clusterllm_local.yaml",
+                                                  overrides + ["evaluation.compare_baseline=false"])).fit()
+    assert off.baseline_metrics_ is None and "baseline_metrics" not in json.loads((run / "result.json").read_text())
+    assert manifests(run) == before

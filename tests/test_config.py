@@ -102,3 +102,14 @@ def test_loading_a_job_config_imports_no_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'ray') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_compare_baseline_is_a_checked_switch_outside_the_evaluation_fingerprint():
+    on = load_job_config(None, ["evaluation.label_column=category"]).evaluation
+    off = load_job_config(None, ["evaluation.label_column=category", "evaluation.compare_baseline=false"]).evaluation
+    assert on.compare_baseline is True and off.compare_baseline is False
+    # the evaluate stages' identity: switching the comparison off recomputes no stage
+    assert fingerprint(on.identity) == fingerprint(off.identity)
+    assert fingerprint(on.identity) == fingerprint({"label_column": "category", "labels_path": ""})
+    with pytest.raises(ConfigError, match=r"evaluation.compare_baseline='sometimes': expected bool"):
+        load_job_config(None, ["evaluation.compare_baseline=sometimes"])

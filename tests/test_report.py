@@ -124,6 +124,26 @@ def test_granularity_and_iteration_figures():
     assert '"name":"NMI"' in figure and '"name":"DPO loss, last steps"' in figure and '"yaxis":"y2"' in figure
 
 
+def test_metrics_put_the_method_beside_the_baseline_and_the_audit_is_a_table():
+    from llmclust.report.page import _audit_section, _metrics_section
+
+    def metrics(acc, nmi):
+        return {"acc_mean": acc, "acc_std": 1.0, "nmi_mean": nmi, "nmi_std": 0.5, "ari_mean": 40.0, "ari_std": 2.0,
+                "per_seed": {"0": {"acc": acc, "nmi": nmi, "ari": 40.0}}}
+
+    config = {"evaluation": {"label_column": "category"}}
+    page = _metrics_section(metrics(64.67, 80.1), config, "cotrain", {**metrics(79.33, 84.0), "k": 10, "embedder": "m"})
+    rows = re.search(r'<table id="baseline-comparison">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    assert rows.count("<tr>") == 2 and "cotrain" in rows and "baseline (same texts, same K)" in rows
+    assert "64.67 ± 1.00" in rows and "79.33 ± 1.00" in rows
+    assert "cotrain is 14.66 ACC points below the baseline" in page and "K = 10" in page
+    assert "baseline-comparison" not in _metrics_section(metrics(60.0, 70.0), config, "baseline")
+
+    audit = _audit_section({"pseudo-labels parsed": 58, "agreement": 0.8125, "by reason": {"empty": 2}})
+    cells = re.findall(r"<td>(.*?)</td>", audit)
+    assert cells == ["pseudo-labels parsed", "58", "agreement", "0.8125", "by reason", html.escape('{"empty": 2}')]
+
+
 # -- the page of a real run, in a real browser -------------------------------------------------
 
 def png_pixels(path: Path) -> np.ndarray:

@@ -28,6 +28,7 @@ FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Ray worker and actor output, re-logged line by line: below ERROR, so job.log only
 workers_log = logging.getLogger("ray_workers")
 _terminal = None  # the terminal's stderr, once file descriptor 2 points at a job.log
+_ray_print_to_stdstream = None  # Ray's own, while start_ray has replaced it
 
 
 class ConsoleHandler(logging.Handler):
@@ -35,7 +36,32 @@ class ConsoleHandler(logging.Handler):
 
     A record with ``extra={"progress": True}`` rewrites the current line on a terminal (and is
     an ordinary line elsewhere, e.g. in ``ray job logs``); the next ordinary line replaces it.
+    So is, on a terminal, a line whose facts a later line repeats (:attr:`TRANSIENT`): a
+    stage's start line (its done line follows, with rows, seconds and output folder), an embed
+    chunk's time, co-training's per-iteration numbers (the closing table holds them), and the
+    done line of a stage that took under a second (:attr:`QUICK_S`; the report lists every
+    stage). They stay in job.log, and are ordinary lines where the output is not a terminal.
     """
+
+    # (logger, message template) of records that the next line replaces on a terminal
+    TRANSIENT = frozenset({
+        ("llmclust.runs", "stage %s started"),
+        ("llmclust.embedding", "embed chunk %d/%d (rows %d-%d) in %.1f s"),
+        ("llmclust.evaluation", "evaluation (mean over %d seeds): ACC %.2f ± %.2f, NMI %.2f ± %.2f, ARI %.2f"),
+        ("llmclust.llm.engines", "llm: started %d engine actor(s) for %s"),
+        ("llmclust.training.embedder_trainer", "training the embedder: %d tuples, %d steps of %d on %d worker(s)"),
+        ("llmclust.methods.cotrain.loop", "iteration %d preference (%s): %s"),
+        ("llmclust.methods.cotrain.loop", "co-training iteration %d: %s"),
+    })
+    STAGE_DONE = ("llmclust.runs", "stage %s done: %d rows in %.1f s -> %s")
+    QUICK_S = 1.0  # a stage done faster than this flashes by on a terminal
+
+    def transient(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "progress", False) or (record.name, record.msg) in self.TRANSIENT:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        return ((record.name, record.msg) == self.STAGE_DONE and len(args) == 4
+                and isinstance(args[2], (int, float)) and args[2] < self.QUICK_S)
 
     def __init__(self, stream, level: int, verbose: bool = False):
         super().__init__(level)
@@ -59,13 +85,20 @@ class ConsoleHandler(logging.Handler):
             return
         try:
             line = self.format(record)
-            progress = self.rewrite and getattr(record, "progress", False)
+            progress = self.rewrite and record.levelno < logging.WARNING and self.transient(record)
             clear = "\r\x1b[K" if self.open_progress or progress else ""
             self.stream.write(clear + line + ("" if progress else "\n"))
             self.stream.flush()
             self.open_progress = progress
         except Exception:  # logging must never break the job
             self.handleError(record)
+
+    def end_line(self) -> None:
+        """Finish a line left open for rewriting, before others write below it (the summary)."""
+        if self.open_progress:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open_progress = False
 
 
 def _divert_stderr(log_file: Path):
@@ -135,11 +168,32 @@ def _log_worker_lines(data: dict) -> None:
         workers_log.info("(%s pid=%s) %s", who, data.get("pid"), line)
 
 
+def _log_cluster_messages(data: dict, ignore_prefix: bool = False) -> None:
+    """Messages Ray's raylet and GCS push to the driver, into job.log (see :func:`start_ray`)."""
+    for line in data.get("lines", []):
+        workers_log.warning("(%s) %s", data.get("pid") or "raylet", line)
+
+
 def start_ray(ray_cfg, verbose: bool = False) -> None:
-    """Start or join Ray (:func:`llmclust.job.init_ray`); worker output goes to job.log unless ``verbose``."""
+    """Start or join Ray (:func:`llmclust.job.init_ray`); worker output goes to job.log unless ``verbose``.
+
+    Two streams reach a Ray driver's terminal besides Python logging, and both go to job.log:
+    the output of workers and actors (the log monitor), and the messages the raylet pushes to the
+    driver: "A worker died or was killed while executing a task by an unexpected system error"
+    when a worker crashes (Ray then retries the task, and the job usually goes on), "N worker
+    processes have been started" on a loaded machine. A job that really fails says so with its
+    own exception and the path of job.log.
+    """
     from llmclust.job import init_ray
 
     init_ray(ray_cfg)
+    import ray._private.worker as ray_worker
+
+    global _ray_print_to_stdstream
+    if _ray_print_to_stdstream is None:
+        _ray_print_to_stdstream = getattr(ray_worker, "print_to_stdstream", None)
+    if verbose and _ray_print_to_stdstream is not None:  # Ray's own printing back, after a quiet job
+        ray_worker.print_to_stdstream = _ray_print_to_stdstream
     if not verbose:
         # ray 2.60 (pinned) prints worker output through this dispatcher's "ray_print_logs"
         # handler; swapping it keeps the lines, in job.log, instead of dropping them with
@@ -149,6 +203,10 @@ def start_ray(ray_cfg, verbose: bool = False) -> None:
         dispatcher.remove_handler("ray_print_logs")
         dispatcher.remove_handler("llmclust_job_log")  # a second job in the same process
         dispatcher.add_handler("llmclust_job_log", _log_worker_lines)
+        # the raylet's pushed messages bypass the dispatcher: ray_listen_error_messages (a driver
+        # thread) hands each to ray._private.worker.print_to_stdstream, which prints to stdout
+        if _ray_print_to_stdstream is not None:
+            ray_worker.print_to_stdstream = _log_cluster_messages
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -181,13 +239,40 @@ def _method_lines(model) -> list[str]:
     return []
 
 
+BASELINE_ROW = "baseline (same texts, same K)"
+
+
+def metrics_table(method: str, metrics: dict, baseline: dict | None) -> str:
+    """ACC / NMI / ARI (mean ± std over KMeans seeds) of the method, and of the baseline beside it."""
+    rows = [(method, metrics)] + ([(BASELINE_ROW, baseline)] if baseline else [])
+    width = max(len(name) for name, _ in rows)
+
+    def cell(m: dict, key: str) -> str:
+        return f"{m[f'{key}_mean']:6.2f} ± {m.get(f'{key}_std', 0.0):<5.2f}"
+
+    lines = [f"{'':<{width}}  {'ACC':^14}  {'NMI':^14}  {'ARI':^14}".rstrip()]
+    lines += [f"{name:<{width}}  {cell(m, 'acc')}  {cell(m, 'nmi')}  {cell(m, 'ari')}".rstrip() for name, m in rows]
+    return "\n".join(lines)
+
+
 def print_summary(model) -> None:
-    """A fitted job's closing lines on stdout: the method's own, sizes, metrics, where outputs went."""
+    """A fitted job's closing lines on stdout: the method's own, sizes, metrics, where outputs went.
+
+    With ground truth the metrics are a table: the method, and (``evaluation.compare_baseline``)
+    the untrained embedder + KMeans on the same texts with the same K beside it.
+    """
+    for handler in logging.getLogger().handlers:  # the last log line may be open for rewriting
+        if isinstance(handler, ConsoleHandler):
+            handler.end_line()
     for line in _method_lines(model):
         print(line)
     print(f"clustered {len(model.labels_)} texts into {len(model.cluster_names_)} clusters")
     if model.metrics_:
-        m = model.metrics_
-        print(f"ACC {m['acc_mean']:.2f} ± {m['acc_std']:.2f}  NMI {m['nmi_mean']:.2f} ± {m['nmi_std']:.2f}  "
-              f"ARI {m['ari_mean']:.2f}")
+        baseline = getattr(model, "baseline_metrics_", None)
+        if baseline:
+            print(metrics_table(model.method, model.metrics_, baseline))
+        else:
+            m = model.metrics_
+            print(f"ACC {m['acc_mean']:.2f} ± {m['acc_std']:.2f}  NMI {m['nmi_mean']:.2f} ± {m['nmi_std']:.2f}  "
+                  f"ARI {m['ari_mean']:.2f}")
     print(f"outputs: {model.run_dir_}")

@@ -28,14 +28,23 @@ log = logging.getLogger(__name__)
 class EvaluationConfig:
     label_column: str = ""  # ground-truth column; empty: no evaluation
     labels_path: str = ""  # file/folder holding it; empty: the corpus file itself
+    # with ground truth, a method other than the baseline also clusters the untrained embedder's
+    # vectors of the same texts with the same K, and reports both (result.json: baseline_metrics)
+    compare_baseline: bool = True
 
     def __post_init__(self):
         expect(not self.labels_path or bool(self.label_column), "labels_path", self.labels_path,
                "evaluation.label_column to be set as well")
+        expect(isinstance(self.compare_baseline, bool), "compare_baseline", self.compare_baseline, "true or false")
 
     @property
     def enabled(self) -> bool:
         return bool(self.label_column)
+
+    @property
+    def identity(self) -> dict:
+        """What decides the metrics (a stage fingerprint): the labels' column and file, not the switches."""
+        return {"label_column": self.label_column, "labels_path": self.labels_path}
 
 
 def cluster_accuracy(y_true, y_pred) -> float:
@@ -116,7 +125,7 @@ def evaluate_stage(run: RunDir, truth: GroundTruth, runs: list, upstream: Stage,
     """ACC/NMI/ARI of every seed's labels and their mean/std; None when no label column is configured."""
     if not truth.cfg.enabled:
         return None
-    stage = run.stage(name, truth.cfg, upstream.fingerprint)
+    stage = run.stage(name, truth.cfg.identity, upstream.fingerprint)
 
     def compute() -> dict:
         per_seed = [scores(truth.codes, r.labels) for r in runs]

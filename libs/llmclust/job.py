@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from llmclust.audit import AuditConfig
 from llmclust.clustering import ClusteringConfig
 from llmclust.config import apply_overrides, expect, expect_choice, from_dict, load_yaml
 from llmclust.corpus import CorpusConfig
@@ -57,6 +58,7 @@ class JobConfig:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)  # how far the LLM methods trust the LLM
     lumi: LumiConfig = field(default_factory=LumiConfig)
     clusterllm: ClusterLLMConfig = field(default_factory=ClusterLLMConfig)
     cotrain: CoTrainConfig = field(default_factory=CoTrainConfig)

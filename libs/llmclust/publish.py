@@ -38,6 +38,8 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
     ``reducer_path``: the fitted reducer ``best`` clustered through, when new texts are to be
     assigned through it (:class:`llmclust.assigner.Assigner`); its KMeans centres are kept too.
     Paths inside the run are stored relative to it, so a copied run still serves.
+    ``extra``: more keys of result.json, e.g. ``baseline_metrics`` (the untrained embedder + KMeans
+    on the same texts with the same K) and ``llm_audit`` (what the LLM contributed).
     Returns the serving centroids (k, d), so the caller need not compute them again.
     """
     k = len(names)

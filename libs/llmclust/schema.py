@@ -59,6 +59,8 @@ PAIR_A = "pair_a"
 PAIR_B = "pair_b"
 MERGE_K = "merge_k"  # number of clusters just before the merge a pair was sampled from
 SAME = "same"  # int8: 1 same category, 0 different, -1 unanswered
+P_FIRST = "p_first"  # float: the judge's probability of the first answer (choice 1, "same"); NaN: none
+CONSISTENT = "consistent"  # bool: both views of the question gave that answer on their own
 # co-training: interpretations and preference pairs
 CANDIDATE = "candidate"  # int: 0 = the greedy interpretation, 1..M = the sampled ones
 INTERPRETATION = "interpretation"  # parsed "Reasoning: ... Keywords: ..." text ("" when unparseable)

@@ -38,6 +38,9 @@ class ChatCompletions(BaseHTTPRequestHandler):
             return None
         choices = [{"index": i, "message": {"role": "assistant", "content": f" echo {text} {i} "}}
                    for i in range(body.get("n", 1))]
+        if body.get("logprobs"):  # a closed question: the top tokens of the first position
+            choices[0]["logprobs"] = {"content": [{"token": "B", "logprob": -0.25, "top_logprobs": [
+                {"token": "B", "logprob": -0.25}, {"token": " A", "logprob": -1.5}]}]}
         self._reply(200, {"object": "chat.completion", "model": body["model"], "choices": choices})
 
     def _reply(self, status, payload):
@@ -116,3 +119,15 @@ def test_server_that_never_answers_fails_after_the_attempts_with_the_timeout(ser
 def test_config_requires_a_url_for_openai():
     with pytest.raises(ConfigError, match="base_url"):
         LLMConfig(backend="openai", base_url="")
+
+
+def test_closed_questions_ask_for_log_probabilities_and_continue_an_assistant_prefix(server):
+    backend = make_backend(LLMConfig(backend="openai", base_url=server, model="m"))
+    prefixed = chat("A or B?") + [{"role": "assistant", "content": "Answer:"}]
+    out = backend.generate([chat("A or B?"), prefixed], SamplingParams(choices=("A", "B"), max_tokens=1))
+    assert out == [["-1.5", "-0.25"], ["-1.5", "-0.25"]]
+    bodies = [body for _, body, _ in ChatCompletions.requests_seen]
+    assert all(b["logprobs"] is True and b["top_logprobs"] == 20 and b["temperature"] == 0.0 for b in bodies)
+    plain, continued = sorted(bodies, key=lambda b: len(b["messages"]))
+    assert "continue_final_message" not in plain
+    assert continued["continue_final_message"] is True and continued["add_generation_prompt"] is False

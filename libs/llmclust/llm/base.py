@@ -28,8 +28,15 @@ class SamplingParams:
     n: int = 1  # completions per prompt
     seed: int = 0
     top_p: float = 1.0
+    # a closed question: score these continuations instead of generating (llm/scoring.py);
+    # the answers are their log-probabilities, one per choice
+    choices: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "choices", tuple(self.choices))  # YAML and JSON give lists
+        if self.choices and (self.n != 1 or len(self.choices) < 2 or not all(self.choices)):
+            raise ValueError(f"SamplingParams(choices={self.choices!r}, n={self.n}): a closed question needs "
+                             "two or more non-empty choices and n=1")
         # greedy decoding has one answer: transformers and vLLM both refuse n > 1 without sampling
         if self.n > 1 and self.temperature <= 0:
             raise ValueError(f"SamplingParams(n={self.n}, temperature={self.temperature}): several answers per "
@@ -41,5 +48,6 @@ class LLMBackend(Protocol):
     model_id: str  # identifies the weights (adapter included) in cache keys
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[str]]:
-        """``params.n`` completions for each chat, in order."""
+        """``params.n`` completions for each chat, in order; with ``params.choices``, the
+        log-probability of each choice instead (:mod:`llmclust.llm.scoring`)."""
         ...

@@ -16,7 +16,8 @@ the real templates and a sample of the corpus' texts; generated tokens are the u
 Example::
 
     cfg = load_job_config("ray_configs/lumi_local.yaml")
-    [(s.stage, s.calls) for s in plan(cfg, texts)]   # 3080 texts: [('lumi_labels', 3080), ('lumi_multilabel', 3080)]
+    [(s.stage, s.calls) for s in plan(cfg, texts)]
+    # 3080 texts: [('lumi_labels', 3080), ('llm_lumi_audit', 512), ('lumi_multilabel', 3080)]
     announce(RunDir("runs/x"), cfg, texts)           # logs, writes runs/x/llm_plan.json, checks llm.max_calls
 """
 
@@ -62,8 +63,21 @@ def _sample(texts: list[str]) -> list[str]:
     return [texts[i] for i in picks] or [""]
 
 
+def audit_plan(cfg, name: str, texts: list[str], task: str, candidates: int) -> list[StagePlan]:
+    """The audit's closed questions: ``audit.sample`` of ``candidates`` texts, both orders, one
+    token scored each."""
+    from llmclust.llm.prompts import render
+
+    if not cfg.audit.enabled:
+        return []
+    chats = [render("description_fit", task, text=t, first="x" * LABEL_CHARS, second="x" * LABEL_CHARS)
+             for t in _sample(texts)]
+    return [_stage(f"llm_{name}", 2 * min(cfg.audit.sample, candidates), chats, 1, retried=False)]
+
+
 def lumi_plan(cfg, texts: list[str]) -> list[StagePlan]:
-    """Two prompts per labelled text (label, then multi-label choice), plus naming when asked."""
+    """Two prompts per labelled text (label, then multi-label choice), the audit of the labels,
+    plus naming when asked."""
     from llmclust.llm.prompts import context_block, numbered, render
     from llmclust.methods.lumi.stages import labelled_count
 
@@ -74,6 +88,7 @@ def lumi_plan(cfg, texts: list[str]) -> list[StagePlan]:
     labels = numbered(["x" * LABEL_CHARS] * lumi.candidate_labels)
     multi = [render("lumi_multilabel", lumi.task, text=t, labels=labels) for t in sample]
     stages = [_stage("lumi_labels", asked, label, lumi.label_max_tokens),
+              *audit_plan(cfg, "lumi_audit", texts, lumi.task, asked),
               _stage("lumi_multilabel", asked, multi, lumi.choice_max_tokens)]
     if lumi.llm_names:
         names = [render("cluster_name", lumi.task, labels=numbered(["x" * LABEL_CHARS] * 8))]
@@ -82,22 +97,27 @@ def lumi_plan(cfg, texts: list[str]) -> list[StagePlan]:
 
 
 def clusterllm_plan(cfg, texts: list[str]) -> list[StagePlan]:
-    """The triplet budget per iteration, plus the merge pairs when K is chosen."""
-    from llmclust.methods.clusterllm.judges import pair_chat, triplet_chat
+    """The triplet budget per iteration, plus the merge pairs when K is chosen: every question in
+    both orders (``same_pair`` triplets: two pairs each), one answer token scored, no retries."""
+    from llmclust.methods.clusterllm.judges import pair_chat
+    from llmclust.methods.clusterllm.questions import triplet_views
 
     cl, sample = cfg.clusterllm, _sample(texts)
-    triplets = [triplet_chat(cl.task, t, t, t) for t in sample]
-    stages = [_stage(f"llm_judge_iter{it}", cl.triplets.budget, triplets, 6) for it in range(1, cl.iterations + 1)]
+    triplets = [c for t in sample for c in triplet_views(cl.triplet_question, cl.task, t, t, t)[0].chats]
+    per_triplet = 2 * len(triplet_views(cl.triplet_question, cl.task, "", "", "")[0].chats)
+    stages = [_stage(f"llm_judge_iter{it}", per_triplet * cl.triplets.budget, triplets, 1, retried=False)
+              for it in range(1, cl.iterations + 1)]
     if cl.choose_k:
         g = cl.granularity
         pairs = [pair_chat(cl.task, t, t, g.demonstrations) for t in sample]
         merges = min(g.k_max, len(texts)) - g.k_min
-        stages.append(_stage("llm_granularity", max(merges, 0) * g.pairs_per_merge, pairs, 4))
+        stages.append(_stage("llm_granularity", 2 * max(merges, 0) * g.pairs_per_merge, pairs, 1, retried=False))
     return stages
 
 
 def cotrain_plan(cfg, texts: list[str]) -> list[StagePlan]:
-    """Per iteration, one greedy and M sampled interpretations per text; the last only greedy."""
+    """Per iteration, one greedy and M sampled interpretations per text (the last only greedy),
+    and the audit of iteration 0's interpretations."""
     from llmclust.methods.cotrain.interpretations import interpretation_chats
 
     ct = cfg.cotrain
@@ -106,6 +126,8 @@ def cotrain_plan(cfg, texts: list[str]) -> list[StagePlan]:
     for t in range(ct.iterations + 1):
         names = ["greedy"] + ([f"sample{m + 1}" for m in range(len(ct.temperatures))] if t < ct.iterations else [])
         stages += [_stage(f"iter{t}_{name}", len(texts), chats, ct.max_tokens) for name in names]
+        if t == 0:
+            stages += audit_plan(cfg, "cotrain_audit", texts, ct.task, len(texts))
     return stages
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from llmclust.llm.backends import model_id
 from llmclust.llm.base import Chat, SamplingParams
+from llmclust.llm.scoring import continuations, format_logprobs
 from llmclust.models import model_weights
 
 INSTALL = "pip install 'llmclust[gpu]'"
@@ -94,6 +95,28 @@ class VLLMBackend:
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[str]]:
         vllm = import_vllm()
+        if params.choices:
+            return [format_logprobs(row) for row in self.score(chats, [params.choices] * len(chats))]
         sampling = vllm.SamplingParams(**sampling_kwargs(params))
         outputs = self.llm.chat(chats, sampling, lora_request=self.lora, use_tqdm=False)
         return [[c.text.strip() for c in o.outputs] for o in outputs]
+
+    def score(self, chats: list[Chat], choices: list[tuple[str, ...]]) -> list[list[float]]:
+        """Log-probability of each of ``choices[i]`` continuing ``chats[i]``: every prompt + choice
+        runs as a token prompt with ``prompt_logprobs`` (the log-probability of each prompt token
+        given the ones before it; vllm/sampling_params.py), and the choice's tokens are summed."""
+        vllm = import_vllm()
+        tokenizer = self.llm.get_tokenizer()
+        conts = [c for chat, options in zip(chats, choices) for c in continuations(tokenizer, chat, tuple(options))]
+        # max_tokens=1: the one generated token is not used; prompt_logprobs=1 lists the top token
+        # and always the prompt's own token at each position
+        sampling = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        outputs = self.llm.generate([{"prompt_token_ids": list(c.ids)} for c in conts], sampling,
+                                    lora_request=self.lora, use_tqdm=False)
+        flat = [sum(out.prompt_logprobs[t][c.ids[t]].logprob for t in range(c.start, len(c.ids)))
+                for c, out in zip(conts, outputs)]
+        out, at = [], 0
+        for options in choices:
+            out.append(flat[at : at + len(options)])
+            at += len(options)
+        return out

@@ -67,6 +67,9 @@ class Representation:
     embedder_path: str  # the final embedder (a fine-tuned one for trained methods)
     n_clusters: int | None = None  # K the method chose (ClusterLLM); None: clustering.n_clusters
     clustered: Clustered | None = None  # the method clustered ``vectors`` already
+    # what the LLM contributed, as plain key/value facts (result.json ``llm_audit``, the report's
+    # "LLM signal audit"); None: the method reports none
+    audit: dict | None = None
 
     @property
     def in_embedder_space(self) -> bool:
@@ -100,10 +103,20 @@ class TextClusterer:
         clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
         best = clustered.best()
         k = len(best.centers)
+        baseline_metrics = None
+        if self.method != "baseline" and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
+            # the reference on the same texts with the same K: the untrained embedder's vectors
+            # (the stored embed stage when the method made one) through the same clustering
+            base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus)
+            baseline_metrics = self.cluster(run, base_vectors, base_stage, prefix="baseline_", n_clusters=k).metrics
+            baseline_metrics = {**baseline_metrics, "k": k, "embedder": resolve_model(cfg.embedding.model)}
         names = self.name_clusters(run, table, best.labels, k)
         reducer = clustered.reducer_path(best.seed) if rep.in_embedder_space else None
+        extra = {"baseline_metrics": baseline_metrics} if baseline_metrics is not None else {}
+        if rep.audit is not None:
+            extra["llm_audit"] = rep.audit
         centroids = publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, clustered.metrics,
-                            reducer_path=reducer)
+                            reducer_path=reducer, **extra)
         self.labels_ = best.labels
         # predict assigns as the corpus was clustered: through the reducer to these centres, or
         # (no reducer, or a space only an LLM produces) by cosine to the embedder-space centroids
@@ -116,6 +129,8 @@ class TextClusterer:
         self.embedder_path_ = rep.embedder_path
         self.ids_ = table.column(schema.ID).to_pylist()
         self.metrics_ = clustered.metrics
+        self.baseline_metrics_ = baseline_metrics  # None for the baseline itself or without ground truth
+        self.llm_audit_ = rep.audit
         self.run_dir_ = run.path
         self._embedder_cache = None
         log.info("%s: %d texts in %d clusters; outputs in %s", self.method, len(best.labels), k, run.path)

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import html
+import json
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from llmclust.report.run_facts import LLM_COUNTS, RunFacts, read_run_facts
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
 h1{font-size:22px;margin:20px 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:14px;margin:14px 0 6px}
 .muted{color:#666} .cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
 .card{border:1px solid #ddd;border-radius:6px;padding:6px 12px} .card b{display:block;font-size:17px}
 table{border-collapse:collapse;width:100%}
@@ -78,7 +80,27 @@ def _clusters_section(rows: list[ClusterRow], colours: list[str], chars: int) ->
             + _table(headers, body, 'id="clusters"') + f"<script>{FILTER_JS}</script>")
 
 
-def _metrics_section(metrics: dict | None, config: dict) -> str:
+BASELINE_ROW = "baseline (same texts, same K)"
+
+
+def _mean_std(metrics: dict, key: str) -> str:
+    return f"{metrics[f'{key}_mean']:.2f} ± {metrics.get(f'{key}_std', 0.0):.2f}"
+
+
+def _comparison(method: str, metrics: dict, baseline: dict) -> str:
+    """The method beside the baseline: the untrained embedder + KMeans on the same texts, same K."""
+    rows = [[f"<td>{_e(name)}</td>"] + [f'<td class="num">{_mean_std(m, key)}</td>' for key in ("acc", "nmi", "ari")]
+            for name, m in ((method, metrics), (BASELINE_ROW, baseline))]
+    gain = metrics["acc_mean"] - baseline["acc_mean"]
+    verdict = (f"{method} is {abs(gain):.2f} ACC points {'above' if gain >= 0 else 'below'} the baseline "
+               f"on these texts.")
+    return (_table(["", "ACC", "NMI", "ARI"], rows, 'id="baseline-comparison"')
+            + f'<p class="muted">{_e(verdict)} The baseline clusters the untrained embedder\'s vectors '
+            f"({_e(baseline.get('embedder', 'the configured embedder'))}) with the same KMeans seeds and "
+            f"K = {_e(baseline.get('k', '?'))}; evaluation.compare_baseline: false leaves it out.</p>")
+
+
+def _metrics_section(metrics: dict | None, config: dict, method: str = "", baseline: dict | None = None) -> str:
     if not metrics:
         return '<p class="muted">No ground truth configured (evaluation.label_column is empty).</p>'
     label = config.get("evaluation", {}).get("label_column", "")
@@ -87,7 +109,24 @@ def _metrics_section(metrics: dict | None, config: dict) -> str:
     return (f"<p>ACC {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f} · NMI {metrics['nmi_mean']:.2f} ± "
             f"{metrics['nmi_std']:.2f} · ARI {metrics['ari_mean']:.2f} ± {metrics['ari_std']:.2f} "
             f'<span class="muted">(mean ± std over KMeans seeds, against the column {_e(label)})</span></p>'
-            + _table(["seed", "ACC", "NMI", "ARI"], seeds))
+            + (_comparison(method, metrics, baseline) if baseline else "")
+            + "<h3>Per seed</h3>" + _table(["seed", "ACC", "NMI", "ARI"], seeds))
+
+
+def _audit_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _audit_section(audit: dict) -> str:
+    """What the LLM contributed (result.json ``llm_audit``), one row per fact."""
+    if not audit:
+        return '<p class="muted">The method reported no LLM facts.</p>'
+    rows = [[f"<td>{_e(key)}</td>", f"<td>{_e(_audit_value(value))}</td>"] for key, value in audit.items()]
+    return _table(["", ""], rows, 'id="llm-audit"')
 
 
 def _stages_section(facts: RunFacts) -> str:
@@ -148,8 +187,11 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
                                        colours, snippet_chars)),
         ("How K was chosen", f"<p>{_e(facts.k_choice)}</p>"
          + (granularity_div(facts.granularity) if facts.granularity else "")),
-        ("Metrics", _metrics_section(result.get("metrics"), facts.config)),
+        ("Metrics", _metrics_section(result.get("metrics"), facts.config, result["method"],
+                                     result.get("baseline_metrics"))),
     ]
+    if result.get("llm_audit") is not None:
+        sections.append(("LLM signal audit", _audit_section(result["llm_audit"])))
     if facts.iterations:
         sections.append(("Co-training iterations", iterations_div(facts.iterations)))
     sections += [("Stages", _stages_section(facts)), ("Rejected rows", _rejected_section(facts, snippet_chars)),
@@ -163,6 +205,8 @@ def _write_page(run_path: Path, result: dict, n: int, k: int, sections: list[tup
     metrics = result.get("metrics") or {}
     cards = [("method", result["method"]), ("texts", f"{n:,}"), ("clusters", k), ("best seed", result.get("seed"))]
     cards += [("ACC / NMI", f"{metrics['acc_mean']:.1f} / {metrics['nmi_mean']:.1f}")] if metrics else []
+    base = result.get("baseline_metrics") or {}
+    cards += [("baseline ACC / NMI", f"{base['acc_mean']:.1f} / {base['nmi_mean']:.1f}")] if base and metrics else []
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>llmclust report: {_e(run_path.name)}</title>"
             f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"

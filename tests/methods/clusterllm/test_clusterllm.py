@@ -45,7 +45,9 @@ def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp
 
     labels = [r["category"] for r in csv.DictReader(open(small_csv))]
     monkeypatch.chdir(tmp_path)
-    extra = ["clusterllm.choose_k=true", "clusterllm.iterations=2", "clusterllm.granularity.pairs_per_merge=4"]
+    # 48 triplets give the audit ~23 answers to compare: too few to pass the default z = 2, so lower it
+    extra = ["clusterllm.choose_k=true", "clusterllm.iterations=2", "clusterllm.granularity.pairs_per_merge=4",
+             "audit.min_z=1"]
     cfg = small_config(small_csv, "run", *extra)
     model = ClusterLLMClusterer(cfg, judge=OracleJudge(labels)).fit()
     run = Path(model.run_dir_)
@@ -60,6 +62,9 @@ def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp
     assert set(granularity["classical"]) == {"silhouette", "elbow", "bic"}
     manifest = json.loads((run / "judge_iter1" / "manifest.json").read_text())
     assert manifest["choice_1"] + manifest["choice_2"] + manifest["unanswered"] == 48
+    # the audit keeps the oracle's signal at full weight, and says so in result.json
+    assert model.audit_["triplets_iter1"]["weight"] == 1 and model.audit_["pairs"]["weight"] == 1
+    assert json.loads((run / "result.json").read_text())["llm_audit"]["triplets_iter1"]["consistent"] == 1
 
     # a rerun reuses every finished stage (no new training) and gives the same answer
     stamp = (run / "train_iter1" / "manifest.json").stat().st_mtime_ns
@@ -67,3 +72,30 @@ def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp
     assert (run / "train_iter1" / "manifest.json").stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(again.labels_, model.labels_)
     assert again.predict(["I still have not received my card"]).shape == (1,)
+
+
+class LastChoiceBackend:
+    """An LLM that answers every closed question with its last allowed answer ("B", "No")."""
+
+    model_id = "last-choice"
+
+    def generate(self, chats, params):
+        assert params.choices
+        return [["-4.0"] * (len(params.choices) - 1) + ["-0.05"] for _ in chats]
+
+
+@pytest.mark.slow
+def test_a_position_biased_judge_trains_nothing_and_clusters_like_the_baseline(ray_cluster, small_csv, tmp_path):
+    from llmclust.llm import LLMConfig
+    from llmclust.methods import KMeansClusterer
+    from llmclust.methods.clusterllm.judges import LLMJudge
+
+    cfg = small_config(small_csv, tmp_path / "run", "clusterllm.choose_k=true")
+    judge = LLMJudge(LLMConfig(num_actors=0), cfg.clusterllm.task, cfg.clusterllm.granularity.demonstrations,
+                     backend=LastChoiceBackend())
+    model = ClusterLLMClusterer(cfg, judge=judge).fit()
+    assert model.audit_["triplets_iter1"]["weight"] == 0 and model.audit_["triplets_iter1"]["consistent"] == 0
+    assert model.audit_["pairs"]["weight"] == 0 and model.n_clusters_ == 10  # K stays clustering.n_clusters
+    assert not (tmp_path / "run" / "train_iter1").exists()  # nothing was fine-tuned
+    baseline = KMeansClusterer(small_config(small_csv, tmp_path / "baseline")).fit()
+    np.testing.assert_array_equal(model.labels_, baseline.labels_)

@@ -39,7 +39,7 @@ def test_oracle_answers_recover_the_known_k(blobs):
     x, y = blobs
     h = build_hierarchy(x, k_max=60, k_min=2, seed=0)
     pairs = sample_pairs(h, pairs_per_merge=1, seed=0)
-    same = OracleJudge(y).pairs(pairs)
+    same = OracleJudge(y).pairs(pairs).same()
     choice = choose_k(h, pairs, same, beta=0.92)
     assert choice.k == TRUE_K and choice.answered == len(pairs) and choice.unanswered == 0
     assert choice.curve[TRUE_K] == max(choice.curve.values())
@@ -53,7 +53,7 @@ def test_unanswered_pairs_are_dropped_and_counted(blobs):
     x, y = blobs
     h = build_hierarchy(x, k_max=30, k_min=2, seed=0)
     pairs = sample_pairs(h, 1, 0)
-    same = OracleJudge(y).pairs(pairs).astype(np.int8)
+    same = OracleJudge(y).pairs(pairs).same()
     same[:5] = -1
     choice = choose_k(h, pairs, same, 0.92)
     assert choice.unanswered == 5 and choice.answered == len(pairs) - 5

@@ -105,6 +105,16 @@ def test_representatives_cover_the_corpus_and_every_text_copies_one():
     assert set(truth[sample.rows]) == {0, 1, 2} and (sample.cosine > 0.5).all()
 
 
+def hashed_embed(run, cfg, table, upstream, name):
+    """Label vectors hashed from the label text: no model needed."""
+    from llmclust import schema
+
+    stage = run.stage(name, upstream.fingerprint)
+    stage.finish(table.num_rows)
+    rng = [np.random.default_rng(abs(hash(t)) % 2**32) for t in table.column(schema.TEXT).to_pylist()]
+    return np.stack([r.normal(size=16) for r in rng]).astype(np.float32), stage
+
+
 class TopicLLM:
     """Labels a text by its first two words; picks the first candidate label."""
 
@@ -134,15 +144,11 @@ def test_lumi_asks_the_llm_about_a_sample_and_reports_the_coverage(tmp_path, mon
     llm = TopicLLM()
     monkeypatch.setattr("llmclust.llm.stage.make_backend", lambda cfg: llm)
 
-    def fake_embed(run, cfg, table, upstream, name):  # label vectors: hashed, no model needed
-        stage = run.stage(name, upstream.fingerprint)
-        stage.finish(table.num_rows)
-        rng = [np.random.default_rng(abs(hash(t)) % 2**32) for t in table.column(schema.TEXT).to_pylist()]
-        return np.stack([r.normal(size=16) for r in rng]).astype(np.float32), stage
-
-    monkeypatch.setattr(stages, "embed_stage", fake_embed)
+    monkeypatch.setattr(stages, "embed_stage", hashed_embed)
+    # hashed label vectors mean nothing to the embedder, so the audit is off here (tested below)
     cfg = load_job_config(None, ["method=lumi", "lumi.llm_sample=9", "llm.num_actors=0", "neighbours.k=5",
-                                 "lumi.candidate_labels=3", "lumi.candidate_search=10", "lumi.label_context_k=0"])
+                                 "lumi.candidate_labels=3", "lumi.candidate_search=10", "lumi.label_context_k=0",
+                                 "audit.enabled=false"])
     run = RunDir(tmp_path / "run")
     up = run.stage("embed", "fake")
     up.finish(len(texts))
@@ -156,3 +162,39 @@ def test_lumi_asks_the_llm_about_a_sample_and_reports_the_coverage(tmp_path, mon
     assert (first == topics[truth]).mean() > 0.95 and result.text_pooled.shape == vectors.shape
     manifest = json.loads((tmp_path / "run" / "lumi_pool" / "manifest.json").read_text())
     assert manifest["texts_asked"] == asked and manifest["llm_sample"] == 9
+
+
+class PositionBiasedLLM(TopicLLM):
+    """Labels like TopicLLM, but answers every closed question with its last choice."""
+
+    def generate(self, chats, params):
+        if params.choices:
+            self.prompts += len(chats)
+            return [["-3.0"] * (len(params.choices) - 1) + ["-0.1"] for _ in chats]
+        return super().generate(chats, params)
+
+
+def test_an_llm_the_audit_does_not_trust_leaves_the_embedders_vectors(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from llmclust import schema
+    from llmclust.job import load_job_config
+    from llmclust.methods.lumi import stages
+    from llmclust.runs import RunDir
+
+    texts, vectors, _ = _topic_corpus()
+    llm = PositionBiasedLLM()
+    monkeypatch.setattr("llmclust.llm.stage.make_backend", lambda cfg: llm)
+    monkeypatch.setattr(stages, "embed_stage", hashed_embed)
+    cfg = load_job_config(None, ["method=lumi", "llm.num_actors=0", "neighbours.k=5", "lumi.label_context_k=0"])
+    run = RunDir(tmp_path / "run")
+    up = run.stage("embed", "given")
+    up.finish(len(texts))
+    table = pa.table({schema.ROW: np.arange(len(texts)), schema.TEXT: texts})
+    result = stages.run_lumi(run, cfg, table, vectors, up)
+    assert result.audit.weight == 0 and result.audit.consistent == 0
+    assert "weight 0" in result.report["audit"]["decision"]
+    assert result.text_pooled is vectors  # no pooling: the embedder's own vectors
+    assert not (tmp_path / "run" / "lumi_multilabel").exists()  # and no multi-label calls were made
+    questions = min(cfg.audit.sample, len(texts))
+    assert len(texts) < llm.prompts <= len(texts) + 2 * questions  # labels, then the audit's two orders

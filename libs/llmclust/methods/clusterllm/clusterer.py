@@ -1,8 +1,12 @@
 """ClusterLLM: a judge's triplet answers fine-tune the embedder; pair answers choose K.
 
 Each iteration: embed with the current embedder -> sample triplets on uncertain anchors
-(:mod:`.triplets`) -> the judge picks the choice that matches each anchor ->
-fine-tune the embedder on (anchor, chosen, other) with InfoNCE (Ray Train) -> re-embed.
+(:mod:`.triplets`) -> the judge picks the choice that matches each anchor, from the
+log-probabilities of its answers in both choice orders (:mod:`.questions`) -> the audit
+(:mod:`llmclust.audit`) weighs those answers against the embedder; at weight 0 the method
+stops here and clusters the embedder's vectors -> fine-tune the embedder on the confident,
+order-consistent (anchor, chosen, other) triplets with InfoNCE (Ray Train), at the learning
+rate times the weight -> re-embed.
 With ``clusterllm.choose_k: true`` the number of clusters is then chosen from the judge's
 pair answers along a merge hierarchy (:mod:`.granularity`) instead of
 ``clustering.n_clusters``.
@@ -18,6 +22,7 @@ Example::
     model = ClusterLLMClusterer(cfg).fit()
     model.labels_, model.embedder_path_       # the fine-tuned embedder lives in the run dir
     model.n_clusters_, model.granularity_     # with clusterllm.choose_k: K from the pair answers
+    model.audit_                              # the audit of the judge's answers, per question
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class ClusterLLMClusterer(TextClusterer):
     def _judge(self):
         if self.judge is None:
             cl = self.config.clusterllm
-            self.judge = LLMJudge(self.config.llm, cl.task, cl.granularity.demonstrations, cl.llm_temperature)
+            self.judge = LLMJudge(self.config.llm, cl.task, cl.granularity.demonstrations, cl.triplet_question)
         return self.judge
 
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
@@ -58,13 +63,21 @@ class ClusterLLMClusterer(TextClusterer):
         announce(run, cfg, texts)  # the LLM plan, before any LLM work
         vectors, stage = embed_stage(run, cfg.embedding, table, corpus)
         model_path = resolve_model(cfg.embedding.model)
+        self.audit_ = {}
         for it in range(1, cl.iterations + 1):
             sample, stage = triplet_stage(run, cl.triplets, vectors, stage, f"triplets_iter{it}")
-            choices, stage = judge_stage(run, self._judge(), sample, texts, stage, f"judge_iter{it}")
-            model_path, stage = train_stage(run, cl, sample, choices, texts, model_path, stage, f"train_iter{it}")
+            judged, stage = judge_stage(run, self._judge(), sample, texts, vectors, cfg.audit, stage, f"judge_iter{it}")
+            self.audit_[f"triplets_iter{it}"] = judged.audit.to_dict()
+            if judged.audit.weight == 0:  # the LLM's answers would only move the embedder at random
+                log.warning("clusterllm: %s; the embedder is not fine-tuned", judged.audit.decision)
+                break
+            model_path, stage = train_stage(run, cl, cfg.audit, sample, judged, texts, model_path, stage,
+                                            f"train_iter{it}")
             vectors, stage = embed_stage(run, cfg.embedding, table, stage, name=f"embed_iter{it}", model_path=model_path)
         if not cl.choose_k:
-            return Representation(vectors, stage, vectors, model_path)
-        self.granularity_ = granularity_stage(run, cl.granularity, self._judge(), vectors, texts, stage)
+            return Representation(vectors, stage, vectors, model_path, audit=self.audit_)
+        self.granularity_ = granularity_stage(run, cl.granularity, self._judge(), vectors, texts, stage, cfg.audit,
+                                              cfg.clustering.n_clusters)
+        self.audit_["pairs"] = self.granularity_["audit"]
         log.info("clusterllm: chose K=%d (configured %d)", self.granularity_["k"], cfg.clustering.n_clusters)
-        return Representation(vectors, stage, vectors, model_path, n_clusters=self.granularity_["k"])
+        return Representation(vectors, stage, vectors, model_path, n_clusters=self.granularity_["k"], audit=self.audit_)

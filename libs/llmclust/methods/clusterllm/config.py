@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from llmclust.config import expect
+from llmclust.config import expect, expect_choice
 from llmclust.training.embedder_trainer import TrainerConfig
+
+TRIPLET_QUESTIONS = ("choice", "letters", "same_pair")  # the judge's formulations, see questions.py
 
 
 @dataclass
@@ -79,7 +81,7 @@ class ClusterLLMConfig:
     task: str = "intent: what the customer wants"  # "<perspective>: <description>", shown to the judge
     iterations: int = 1  # sample -> judge -> fine-tune rounds
     temperature: float = 0.05  # InfoNCE temperature τ
-    llm_temperature: float = 0.0  # sampling temperature of the LLM judge (0: greedy)
+    triplet_question: str = "letters"  # how the judge is asked: choice | letters | same_pair (see questions.py)
     choose_k: bool = False  # choose K from pair answers instead of clustering.n_clusters
     triplets: TripletConfig = field(default_factory=TripletConfig)
     training: TrainerConfig = field(default_factory=TrainerConfig)
@@ -89,4 +91,4 @@ class ClusterLLMConfig:
         expect(bool(self.task.strip()), "task", self.task, "a task description such as 'intent: customer purpose'")
         expect(self.iterations >= 0, "iterations", self.iterations, "0 (no fine-tuning) or more")
         expect(self.temperature > 0, "temperature", self.temperature, "a positive InfoNCE temperature, e.g. 0.05")
-        expect(self.llm_temperature >= 0, "llm_temperature", self.llm_temperature, "0 or more")
+        expect_choice("triplet_question", self.triplet_question, list(TRIPLET_QUESTIONS))

@@ -1,20 +1,23 @@
 """Judges answer ClusterLLM's two questions: triplets (which choice matches the anchor) and
 pairs (same category or not).
 
-* :class:`LLMJudge` asks an LLM through the LLM layer (prompt templates with named
-  placeholders, parsers for "Choice 1"/"Choice 2" and "Yes"/"No"; unparseable answers are
-  counted and left unanswered).
+* :class:`LLMJudge` asks an LLM through the LLM layer: closed questions answered from the
+  log-probabilities of the allowed answers, each in two views whose position bias cancels
+  (:mod:`.questions`). No text is generated or parsed.
 * :class:`OracleJudge` answers from ground-truth labels, as the paper's "GT" ablation does.
   It exists to check the training and granularity machinery apart from LLM quality and is
   only ever built by benchmarks and tests: no config key selects it.
 
-Answers are int8 arrays: triplets 1 / 2 (0: no answer), pairs 1 same / 0 different (-1: no answer).
+Answers are :class:`llmclust.llm.two_views.Votes`: the probability of the first answer (choice 1;
+"same") and whether both views agreed. ``votes.choices()`` gives triplets as int8 1 / 2
+(0: no answer), ``votes.same()`` pairs as 1 same / 0 different (-1: no answer).
+``parse_choice`` / ``parse_yes_no`` read generated answers (benchmarks compare them).
 
 Example::
 
     judge = OracleJudge(["card", "card", "topup"])
-    judge.triplets(np.array([[0, 1, 2]]), texts=None, context=None)    # array([1], dtype=int8)
-    parse_choice("Choice 2."), parse_yes_no("No, they differ.")        # (2, False)
+    judge.triplets(np.array([[0, 1, 2]]), texts=None, context=None).choices()    # array([1], dtype=int8)
+    parse_choice("Choice 2."), parse_yes_no("No, they differ.")                  # (2, False)
 """
 
 from __future__ import annotations
@@ -26,12 +29,11 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from llmclust.llm.base import Chat, SamplingParams
+from llmclust.llm.base import Chat
 from llmclust.llm.prompts import split_task
+from llmclust.llm.two_views import View, Votes, ask_views
 from llmclust.methods.clusterllm.config import Demonstration
-
-TRIPLET_NO_ANSWER = 0
-PAIR_NO_ANSWER = -1
+from llmclust.methods.clusterllm.questions import pair_view_probability, triplet_view_probability, triplet_views
 
 
 @dataclass
@@ -46,35 +48,38 @@ class JudgeContext:
 class TripletJudge(Protocol):
     name: str  # identifies the answers (model, prompts) in stage fingerprints
 
-    def triplets(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> np.ndarray:
-        """(m, 3) rows (anchor, choice 1, choice 2) -> (m,) int8 in {1, 2, 0 = no answer}."""
+    def triplets(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> Votes:
+        """(m, 3) rows (anchor, choice 1, choice 2) -> P(choice 1) per row, and its consistency."""
         ...
 
 
 class PairJudge(Protocol):
     name: str
 
-    def pairs(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> np.ndarray:
-        """(m, >=2) rows (a, b, ...) -> (m,) int8 in {1 same, 0 different, -1 no answer}."""
+    def pairs(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> Votes:
+        """(m, >=2) rows (a, b, ...) -> P(same category) per row, and its consistency."""
         ...
 
 
 class OracleJudge:
-    """Answers from ground-truth labels (evaluation only). A triplet whose two choices are
-    both or neither of the anchor's class has no true answer and is left unanswered."""
+    """Answers from ground-truth labels (evaluation only), certain and the same in both views.
+    A triplet whose two choices are both or neither of the anchor's class has no true answer
+    and is left unanswered."""
 
     def __init__(self, labels: Sequence):
         self.labels = np.asarray(labels, dtype=object)
         digest = hashlib.sha256("\x00".join(map(str, self.labels)).encode()).hexdigest()[:12]
         self.name = f"oracle:{digest}"  # other labels, other answers: stages must not be reused
 
-    def triplets(self, rows: np.ndarray, texts=None, context=None) -> np.ndarray:
+    def triplets(self, rows: np.ndarray, texts=None, context=None) -> Votes:
         anchor, first, second = (self.labels[rows[:, i]] for i in range(3))
         hit1, hit2 = first == anchor, second == anchor
-        return np.where(hit1 & ~hit2, 1, np.where(hit2 & ~hit1, 2, TRIPLET_NO_ANSWER)).astype(np.int8)
+        p = np.where(hit1 & ~hit2, 1.0, np.where(hit2 & ~hit1, 0.0, np.nan))
+        return Votes(p, ~np.isnan(p))
 
-    def pairs(self, rows: np.ndarray, texts=None, context=None) -> np.ndarray:
-        return (self.labels[rows[:, 0]] == self.labels[rows[:, 1]]).astype(np.int8)
+    def pairs(self, rows: np.ndarray, texts=None, context=None) -> Votes:
+        same = (self.labels[rows[:, 0]] == self.labels[rows[:, 1]]).astype(float)
+        return Votes(same, np.ones(len(same), bool))
 
 
 # -- prompts and parsers -------------------------------------------------------------------
@@ -146,29 +151,27 @@ def pair_chat(task: str, text_a: str, text_b: str, demonstrations: Sequence[Demo
 
 
 class LLMJudge:
-    """Asks the configured LLM through ``llm.generate_stage`` (checkpointed, cached, counted)."""
+    """Asks the configured LLM closed questions, answered from the log-probabilities of the
+    allowed answers, each in two views (:mod:`.questions`), through ``llm.generate_stage``
+    (checkpointed, cached, counted). ``question``: the triplet formulation."""
 
-    def __init__(self, llm_cfg, task: str, demonstrations: Sequence[Demonstration] = (),
-                 temperature: float = 0.0, seed: int = 0, backend=None):
+    def __init__(self, llm_cfg, task: str, demonstrations: Sequence[Demonstration] = (), question: str = "letters",
+                 backend=None):
         """``backend``: an already loaded backend to run in-process (tests); None: ``llm_cfg``'s, on Ray."""
         self.llm_cfg, self.task, self.demonstrations = llm_cfg, task, list(demonstrations)
-        self.temperature, self.seed, self.backend = temperature, seed, backend
-        self.name = f"llm:{llm_cfg.model}:{temperature}"
+        self.question, self.backend = question, backend
+        self.name = f"llm:{llm_cfg.model}:{question}"
 
-    def _ask(self, context: JudgeContext, chats: list[Chat], parse, max_tokens: int) -> list:
-        from llmclust.llm import generate_stage
+    def triplets(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> Votes:
+        views = [triplet_views(self.question, self.task, texts[a], texts[c1], texts[c2]) for a, c1, c2 in rows[:, :3]]
+        per_view = ask_views(context.run, context.name, views, self.llm_cfg, context.upstream, self.backend)
+        return Votes.from_views([triplet_view_probability(self.question, lp, v) for v, lp in enumerate(per_view)])
 
-        params = SamplingParams(temperature=self.temperature, max_tokens=max_tokens, seed=self.seed)
-        result = generate_stage(context.run, context.name, chats, params, self.llm_cfg, context.upstream,
-                                parse=parse, backend=self.backend)
-        return list(result.values)  # first completion's parsed value; None where unparseable after a retry
+    def pairs(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> Votes:
+        """Each pair in both text orders, "Yes" / "No" after the user's demonstrations."""
+        def view(a, b):
+            return View([pair_chat(self.task, texts[a], texts[b], self.demonstrations)], ("Yes", "No"))
 
-    def triplets(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> np.ndarray:
-        chats = [triplet_chat(self.task, texts[a], texts[c1], texts[c2]) for a, c1, c2 in rows[:, :3]]
-        parsed = self._ask(context, chats, parse_choice, max_tokens=6)
-        return np.asarray([TRIPLET_NO_ANSWER if p is None else p for p in parsed], np.int8)
-
-    def pairs(self, rows: np.ndarray, texts: Sequence[str], context: JudgeContext) -> np.ndarray:
-        chats = [pair_chat(self.task, texts[a], texts[b], self.demonstrations) for a, b in rows[:, :2]]
-        parsed = self._ask(context, chats, parse_yes_no, max_tokens=4)
-        return np.asarray([PAIR_NO_ANSWER if p is None else int(p) for p in parsed], np.int8)
+        per_view = ask_views(context.run, context.name, [[view(a, b), view(b, a)] for a, b in rows[:, :2]],
+                             self.llm_cfg, context.upstream, self.backend)
+        return Votes.from_views([pair_view_probability(lp[0]) for lp in per_view])

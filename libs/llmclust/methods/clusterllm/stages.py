@@ -1,19 +1,24 @@
 """ClusterLLM's stages, each checkpointed: triplets -> judge -> train -> (granularity).
 
 * ``triplet_stage``: entropy-sampled (anchor, choice 1, choice 2) rows (:mod:`.triplets`);
-* ``judge_stage``: the judge's choice per triplet (0: no answer, counted and left out);
-* ``train_stage``: InfoNCE fine-tuning of the embedder on the answered triplets (Ray Train);
-* ``granularity_stage``: K from the judge's pair answers along a merge hierarchy (:mod:`.granularity`).
+* ``judge_stage``: the judge's answer per triplet, in two views, and the audit of those
+  answers against the embedder (:mod:`llmclust.audit`): the weight the LLM's signal gets;
+* ``train_stage``: InfoNCE fine-tuning of the embedder on the confident, order-consistent
+  triplets, at the learning rate times that weight (Ray Train); skipped at weight 0;
+* ``granularity_stage``: K from the judge's pair answers along a merge hierarchy
+  (:mod:`.granularity`), audited the same way: at weight 0, K stays ``clustering.n_clusters``.
 
 Example::
 
     sample, stage = triplet_stage(run, cfg.triplets, vectors, embed, "triplets_iter1")
-    choices, stage = judge_stage(run, OracleJudge(labels), sample, texts, stage, "judge_iter1")
+    judged, stage = judge_stage(run, OracleJudge(labels), sample, texts, vectors, AuditConfig(), stage, "judge_iter1")
+    judged.audit.weight, judged.training_mask(AuditConfig()).sum()
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +27,9 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.methods.clusterllm.config import ClusterLLMConfig, GranularityConfig, TripletConfig
 from llmclust.methods.clusterllm.granularity import build_hierarchy, choose_k, classical_estimates, sample_pairs
-from llmclust.methods.clusterllm.judges import TRIPLET_NO_ANSWER, JudgeContext, PairJudge, TripletJudge
+from llmclust.audit import AuditConfig, AuditResult, audit_votes
+from llmclust.methods.clusterllm.judges import JudgeContext, PairJudge, TripletJudge
+from llmclust.llm.two_views import TRIPLET_NO_ANSWER, Votes
 from llmclust.methods.clusterllm.triplets import TripletSample, sample_triplets
 from llmclust.runs import RunDir, Stage, write_json, write_table
 from llmclust.training.embedder_trainer import TrainResult, train_embedder
@@ -46,23 +53,62 @@ def triplet_stage(run: RunDir, cfg: TripletConfig, vectors: np.ndarray, upstream
     return sample, stage
 
 
-def judge_stage(run: RunDir, judge: TripletJudge, sample: TripletSample, texts: list[str], upstream: Stage,
-                name: str) -> tuple[np.ndarray, Stage]:
-    """The judge's choice per triplet (0: no answer, counted and left out of training)."""
-    stage = run.stage(name, judge.name, upstream.fingerprint)
+@dataclass
+class Judged:
+    """A judge's triplet answers and their audit."""
 
-    def write(stage: Stage, choices: np.ndarray) -> dict:
+    votes: Votes
+    audit: AuditResult
+
+    def training_mask(self, cfg: AuditConfig) -> np.ndarray:
+        """Triplets to train on: answered the same way in both views, confidently enough."""
+        answered = self.votes.choices() != TRIPLET_NO_ANSWER
+        return answered & self.votes.consistent & (self.votes.confidence >= cfg.min_confidence)
+
+
+def embedder_preference(vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Triplets: does the embedder put the anchor closer to choice 1, and by how much (cosine)."""
+    diff = np.einsum("nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 1]] - vectors[rows[:, 2]])
+    return diff > 0, np.abs(diff)
+
+
+def _votes_table(table: pa.Table, votes: Votes) -> pa.Table:
+    return (table.append_column(schema.P_FIRST, pa.array(votes.p, pa.float64()))
+            .append_column(schema.CONSISTENT, pa.array(votes.consistent)))
+
+
+def _read_votes(table: pa.Table) -> Votes:
+    return Votes(table.column(schema.P_FIRST).to_numpy(zero_copy_only=False),
+                 table.column(schema.CONSISTENT).to_numpy(zero_copy_only=False))
+
+
+def judge_stage(run: RunDir, judge: TripletJudge, sample: TripletSample, texts: list[str], vectors: np.ndarray,
+                audit: AuditConfig, upstream: Stage, name: str) -> tuple[Judged, Stage]:
+    """The judge's answer per triplet and its audit (``audit.json``; see the module docstring)."""
+    stage = run.stage(name, judge.name, audit, upstream.fingerprint)
+
+    def compute() -> Judged:
+        votes = judge.triplets(sample.rows, texts, JudgeContext(run, f"llm_{name}", upstream))
+        return Judged(votes, audit_votes("triplets", votes, *embedder_preference(vectors, sample.rows), audit))
+
+    def write(stage: Stage, judged: Judged) -> dict:
+        choices = judged.votes.choices()
         table = sample.to_table().append_column(schema.CHOICE, pa.array(choices, pa.int8()))
-        write_table(stage.file("choices.parquet"), table)
+        write_table(stage.file("choices.parquet"), _votes_table(table, judged.votes))
+        write_json(stage.file("audit.json"), judged.audit.to_dict())
         unanswered = int((choices == TRIPLET_NO_ANSWER).sum())
         if unanswered:
             log.warning("%s: %d of %d triplets got no usable answer; they are left out", name, unanswered, len(choices))
+        log.info("%s audit: %s", name, judged.audit.decision)
         return {"rows": len(choices), "judge": judge.name, "unanswered": unanswered,
-                "choice_1": int((choices == 1).sum()), "choice_2": int((choices == 2).sum())}
+                "choice_1": int((choices == 1).sum()), "choice_2": int((choices == 2).sum()),
+                "training_triplets": int(judged.training_mask(audit).sum()), "audit": judged.audit.to_dict()}
 
-    choices = stage.run(lambda: judge.triplets(sample.rows, texts, JudgeContext(run, f"llm_{name}", upstream)), write,
-                        lambda stage: pq.read_table(stage.file("choices.parquet")).column(schema.CHOICE).to_numpy())
-    return choices, stage
+    def read(stage: Stage) -> Judged:
+        votes = _read_votes(pq.read_table(stage.file("choices.parquet")))
+        return Judged(votes, AuditResult(**stage.read_json("audit.json")))
+
+    return stage.run(compute, write, read), stage
 
 
 def training_triplets(rows: np.ndarray, choices: np.ndarray, texts: list[str]) -> list[tuple[str, str, str]]:
@@ -76,45 +122,61 @@ def training_triplets(rows: np.ndarray, choices: np.ndarray, texts: list[str]) -
     return out
 
 
-def train_stage(run: RunDir, cl: ClusterLLMConfig, sample: TripletSample, choices: np.ndarray, texts: list[str],
-                model_path: str, upstream: Stage, name: str) -> tuple[str, Stage]:
-    """Fine-tune from ``model_path``; the new sentence-transformers folder is <stage>/embedder."""
-    stage = run.stage(name, cl.training, cl.temperature, model_path, upstream.fingerprint)
+def train_stage(run: RunDir, cl: ClusterLLMConfig, audit: AuditConfig, sample: TripletSample, judged: Judged,
+                texts: list[str], model_path: str, upstream: Stage, name: str) -> tuple[str, Stage]:
+    """Fine-tune from ``model_path`` on the triplets the audit lets through, at the learning rate
+    times the audit's weight; the new sentence-transformers folder is <stage>/embedder."""
+    training = replace(cl.training, learning_rate=cl.training.learning_rate * judged.audit.weight)
+    stage = run.stage(name, training, cl.temperature, audit, model_path, upstream.fingerprint)
     out = stage.file("embedder")
 
     def compute() -> TrainResult:
-        tuples = training_triplets(sample.rows, choices, texts)
-        return train_embedder(tuples, TripletInfoNCELoss(cl.temperature), model_path, out, cl.training,
+        mask = judged.training_mask(audit)
+        tuples = training_triplets(sample.rows[mask], judged.votes.choices()[mask], texts)
+        return train_embedder(tuples, TripletInfoNCELoss(cl.temperature), model_path, out, training,
                               stage.file("ray"), name=name)
 
     def write(stage: Stage, result: TrainResult) -> dict:
         write_json(stage.file("losses.json"), result.losses)
         return {"rows": result.rows, "steps": result.steps, "train_seconds": round(result.seconds, 1),
-                "loss_first": result.losses[0], "loss_last": result.losses[-1], "embedder": str(out)}
+                "learning_rate": training.learning_rate, "loss_first": result.losses[0],
+                "loss_last": result.losses[-1], "embedder": str(out)}
 
     stage.run(compute, write, lambda stage: None)
     return str(out), stage
 
 
+def pair_preference(vectors: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs: does the embedder find the pair closer than the median pair, and by how much."""
+    cosine = np.einsum("nd,nd->n", vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+    return cosine > np.median(cosine), np.abs(cosine - np.median(cosine))
+
+
 def granularity_stage(run: RunDir, cfg: GranularityConfig, judge: PairJudge, vectors: np.ndarray, texts: list[str],
-                      upstream: Stage, name: str = "granularity") -> dict:
-    """K from the judge's pair answers; F-beta curve and classical estimates in granularity.json."""
-    stage = run.stage(name, cfg, judge.name, upstream.fingerprint)
+                      upstream: Stage, audit: AuditConfig, fallback_k: int, name: str = "granularity") -> dict:
+    """K from the judge's pair answers; F-beta curve, classical estimates and the audit in
+    granularity.json. When the audit gives the pair answers weight 0, K is ``fallback_k``."""
+    stage = run.stage(name, cfg, judge.name, audit, fallback_k, upstream.fingerprint)
 
     def compute() -> dict:
         hierarchy = build_hierarchy(vectors, cfg.k_max, cfg.k_min, cfg.seed)
         pairs = sample_pairs(hierarchy, cfg.pairs_per_merge, cfg.seed)
-        same = judge.pairs(pairs, texts, JudgeContext(run, f"llm_{name}", upstream))
-        write_table(stage.file("pairs.parquet"), pa.table({
+        votes = judge.pairs(pairs, texts, JudgeContext(run, f"llm_{name}", upstream))
+        checked = audit_votes("pairs", votes, *pair_preference(vectors, pairs), audit)
+        same = np.where(votes.consistent, votes.same(), -1)  # an answer that flips with the order is none
+        write_table(stage.file("pairs.parquet"), _votes_table(pa.table({
             schema.PAIR_A: pairs[:, 0], schema.PAIR_B: pairs[:, 1], schema.MERGE_K: pairs[:, 2],
-            schema.SAME: pa.array(same, pa.int8())}))
+            schema.SAME: pa.array(same, pa.int8())}), votes))
         choice = choose_k(hierarchy, pairs, same, cfg.beta)
         classical = classical_estimates(vectors, hierarchy, cfg.silhouette_sample, cfg.seed)
         if choice.unanswered:
-            log.warning("%s: %d of %d pairs got no usable answer; they are left out", name, choice.unanswered, len(pairs))
-        return {"k": choice.k, "judge": judge.name, "pairs": len(pairs), "answered": choice.answered,
-                "unanswered": choice.unanswered, "said_same": choice.said_same,
-                "classical": {k: v for k, v in classical.items() if k != "curves"},
+            log.warning("%s: %d of %d pairs got no consistent answer; they are left out", name, choice.unanswered,
+                        len(pairs))
+        log.info("%s audit: %s", name, checked.decision)
+        k = choice.k if checked.weight > 0 else fallback_k
+        return {"k": k, "k_from_pairs": choice.k, "judge": judge.name, "pairs": len(pairs),
+                "answered": choice.answered, "unanswered": choice.unanswered, "said_same": choice.said_same,
+                "audit": checked.to_dict(), "classical": {k: v for k, v in classical.items() if k != "curves"},
                 "fbeta": choice.curve, "curves": classical["curves"]}
 
     def write(stage: Stage, summary: dict) -> dict:

@@ -35,5 +35,5 @@ class CoTrainClusterer(TextClusterer):
         self.adapter_path_ = result.adapter
         # serving embeds raw texts with the final embedder: the corpus in that space
         texts, _ = embed_stage(run, self.config.embedding, table, result.stage, "final_embed", result.embedder)
-        return Representation(result.vectors, result.stage, texts, result.embedder,
-                              clustered=result.clustered)
+        return Representation(result.vectors, result.stage, texts, result.embedder, clustered=result.clustered,
+                              audit={"interpretations": result.audit.to_dict()})

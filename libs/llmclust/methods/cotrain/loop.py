@@ -16,6 +16,11 @@ Iteration t (t = 0..iterations), each step a checkpointed stage named ``iter<t>_
 The last iteration's ``cluster`` / ``evaluate`` are the job's result: the clusterer publishes
 them as they are, without clustering the same space again.
 
+Before the first clustering, the audit (:mod:`llmclust.audit`) puts iteration 0's greedy
+interpretations back to the LLM as closed questions ("which fits this text?"). At weight 0
+the interpretations carry no signal the LLM itself stands by: co-training then clusters the
+raw texts' embeddings (``iter0_`` stages on ``embed``), trains nothing and stops, and says so.
+
 A killed job rerun with the same config skips every finished stage and resumes at the first
 unfinished one. ``iterations.json`` in the run directory holds the per-iteration summary.
 
@@ -38,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
+from llmclust.audit import AuditResult, description_audit
 from llmclust.clustering import ClusteringConfig, kmeans
 from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
@@ -61,6 +67,7 @@ class CoTrainResult:
     embedder: str  # the final embedder
     adapter: str  # the final LoRA adapter ("" when no DPO ran)
     iterations: list[dict]  # per iteration: acc/nmi, DPO and embedder losses, pairs, seconds
+    audit: AuditResult | None = None  # of iteration 0's interpretations
 
 
 @dataclass
@@ -215,6 +222,18 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage, cluster: Calla
         m = len(raw[0])
         greedy_vectors = np.ascontiguousarray(vectors.reshape(len(texts), m, -1)[:, 0])
         greedy = candidates.column(schema.TEXT).to_pylist()[::m]
+        if t == 0:
+            text_vectors, text_stage = embed_stage(run, cfg.embedding, table, corpus)
+            audit = description_audit(run, "cotrain_audit", cfg.audit, ct.task, texts, greedy, text_vectors,
+                                      greedy_vectors, replace(cfg.llm, adapter=state.adapter), embed)
+            log.info("co-training audit: %s", audit.decision)
+            if audit.weight == 0:  # interpretations the LLM does not stand by: cluster the texts themselves
+                clustered = cluster(run, text_vectors, text_stage, "iter0_")
+                metrics = clustered.metrics
+                row = {"iteration": 0, "acc": metrics and metrics["acc_mean"], "nmi": metrics and metrics["nmi_mean"],
+                       "space": "raw texts (audit weight 0)", "embedder": state.embedder, "adapter": ""}
+                write_json(run.path / "iterations.json", [row])
+                return CoTrainResult(text_vectors, clustered, text_stage, state.embedder, "", [row], audit)
         clustered = cluster(run, greedy_vectors, embed, f"iter{t}_")
         metrics = clustered.metrics
         row = {"iteration": t, "acc": metrics and metrics["acc_mean"], "nmi": metrics and metrics["nmi_mean"],
@@ -236,4 +255,4 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage, cluster: Calla
         summary.append(row)
         write_json(run.path / "iterations.json", summary)
         log.info("co-training iteration %d: %s", t, json.dumps({k: v for k, v in row.items() if k not in ("embedder", "adapter")}))
-    return CoTrainResult(greedy_vectors, clustered, embed, state.embedder, state.adapter, summary)
+    return CoTrainResult(greedy_vectors, clustered, embed, state.embedder, state.adapter, summary, audit)

@@ -36,10 +36,14 @@ class LumiClusterer(TextClusterer):
         self.label_pooled_, self.text_pooled_ = result.label_pooled, result.text_pooled
         self.lumi_report_ = result.report
         self._pool_stage = result.stage
-        return Representation(result.pooled(self.config.lumi.text_pooling), result.stage, vectors,
-                              resolve_model(self.config.embedding.model))
+        # at weight 0 the audit stopped LUMI: the embedder's own vectors, clustered as the baseline's
+        space = vectors if result.weight == 0 else result.pooled(self.config.lumi.text_pooling)
+        return Representation(space, result.stage, vectors, resolve_model(self.config.embedding.model),
+                              audit={"labels": result.audit.to_dict()})
 
     def name_clusters(self, run: RunDir, table: pa.Table, labels: np.ndarray, k: int) -> list[str]:
+        if self.lumi_report_["audit"]["weight"] == 0:  # labels the audit did not trust name nothing either
+            return super().name_clusters(run, table, labels, k)
         if self.config.lumi.llm_names:
             return llm_names(run, self.config, self.pseudo_labels_, labels, k, self._pool_stage)
         return label_names(self.pseudo_labels_, labels, k)

@@ -4,9 +4,13 @@ texts + embeddings e + neighbours
   -> lumi_sample       above ``llm_sample`` texts: the representatives the LLM is asked about
   -> lumi_labels       one label l_i per text (LLM, shown ``label_context_k`` neighbours)
   -> lumi_label_embed  E(l) for each distinct label
+  -> llm_lumi_audit    the labels put back to the LLM as closed questions (:mod:`llmclust.audit`):
+                       the weight w of the labels; at w = 0 LUMI stops here and returns the
+                       embedder's vectors (no multi-label calls, no pooling)
   -> lumi_candidates   neighbours under z_i = mean(e_i, E(l_i)), collecting distinct labels
   -> lumi_multilabel   which candidate labels fit (LLM): S_i = {l_i} + chosen
-  -> lumi_pool         h (label-level pooling) and r (Jaccard text-level pooling) + pseudo-labels
+  -> lumi_pool         h (label-level pooling) and r (Jaccard text-level pooling) + pseudo-labels;
+                       KMeans runs on normalise((1 - w) e + w r) (w = 1: the paper's r)
 
 With ``llm_sample`` (default 20 000) a larger corpus costs no more LLM calls: the texts nearest
 to ``llm_sample`` fine KMeans centres are labelled and multi-labelled, and every other text
@@ -35,11 +39,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
+from llmclust.audit import AuditResult, description_audit
 from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
 from llmclust.llm.parsers import parse_choices, parse_label
 from llmclust.llm.prompts import context_block, numbered, render
-from llmclust.methods.lumi.pooling import incidence, label_level_pool, pseudo_label_view, text_level_pool
+from llmclust.methods.lumi.pooling import incidence, label_level_pool, normalize, pseudo_label_view, text_level_pool
 from llmclust.neighbours import neighbours_stage
 from llmclust.runs import RunDir, Stage, write_json, write_table
 
@@ -52,11 +57,21 @@ class LumiResult:
     text_pooled: np.ndarray  # r
     pseudo_labels: list[list[str]]  # S_i, the initial label first
     report: dict
-    stage: Stage | None = None  # lumi_pool
+    stage: Stage | None = None  # lumi_pool (llm_lumi_audit when the audit stopped LUMI)
+    audit: AuditResult | None = None
+    text_vectors: np.ndarray | None = None  # e
+
+    @property
+    def weight(self) -> float:
+        return 1.0 if self.audit is None else self.audit.weight
 
     def pooled(self, text_pooling: bool) -> np.ndarray:
-        """What KMeans runs on: r, or h when text pooling is off (the ablation)."""
-        return self.text_pooled if text_pooling else self.label_pooled
+        """What KMeans runs on: r (h when text pooling is off, the ablation), mixed with the
+        text's own vector e as the audit's weight says; e itself at weight 0."""
+        pooled = self.text_pooled if text_pooling else self.label_pooled
+        if self.weight >= 1 or self.text_vectors is None:
+            return pooled
+        return normalize((1 - self.weight) * self.text_vectors + self.weight * pooled)
 
 
 def labelled_count(lumi, n: int) -> int:
@@ -191,6 +206,12 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
     label_index = np.array([lookup[l] for l in labels], np.int64)
     label_table = pa.table({schema.ROW: pa.array(np.arange(len(names)), pa.int64()), schema.TEXT: names})
     label_vectors, lstage = embed_stage(run, cfg.embedding, label_table, label_result.stage, name="lumi_label_embed")
+    audit = description_audit(run, "lumi_audit", cfg.audit, lumi.task, [texts[i] for i in sample.rows.tolist()],
+                              asked_labels, vectors[sample.rows], label_vectors[label_index[sample.rows]], cfg.llm, lstage)
+    log.info("lumi audit: %s", audit.decision)
+    if audit.weight == 0:  # the labels would pull texts apart at random: keep the embedder's vectors
+        report = {"distinct_labels": len(names), "label_fallbacks": fallbacks, "audit": audit.to_dict()}
+        return LumiResult(vectors, vectors, [[l] for l in labels], report, lstage, audit, vectors)
     z = pseudo_label_view(vectors, label_vectors, label_index)
     search = replace(cfg.neighbours, k=min(lumi.candidate_search, len(texts) - 1))
     cand, _, cstage = neighbours_stage(run, search, z, lstage, name="lumi_candidates")
@@ -202,7 +223,7 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
                 "copied_cosine_mean": round(float(sample.cosine[copied].mean()), 4) if copied.any() else None,
                 "copied_cosine_p10": round(float(np.percentile(sample.cosine[copied], 10)), 4) if copied.any() else None}
 
-    stage = run.stage("lumi_pool", lumi, multi_result.stage.fingerprint)
+    stage = run.stage("lumi_pool", lumi, cfg.audit, multi_result.stage.fingerprint)
 
     def compute() -> LumiResult:
         S = incidence(sets, len(names))
@@ -211,7 +232,7 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
         report = {"distinct_labels": len(names), "label_fallbacks": fallbacks,
                   "label_parse_failure_rate": label_result.manifest.get("parse_failure_rate"),
                   "multilabel_parse_failure_rate": multi_result.manifest.get("parse_failure_rate"),
-                  **multi_report, **coverage, **pool_report}
+                  **multi_report, **coverage, **pool_report, "audit": audit.to_dict()}
         return LumiResult(h, r, [[names[l] for l in s] for s in sets], report)
 
     def write(stage: Stage, result: LumiResult) -> dict:
@@ -231,7 +252,7 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
                           pseudo, stage.read_json("report.json"))
 
     result = stage.run(compute, write, read)
-    result.stage = stage
+    result.stage, result.audit, result.text_vectors = stage, audit, vectors
     log.info("lumi: %d distinct labels, %s labels per text, %d fallbacks", result.report["distinct_labels"],
              result.report["labels_per_text_mean"], result.report["label_fallbacks"])
     return result

@@ -1,0 +1,89 @@
+"""The judges' closed questions, each asked in two views (:mod:`llmclust.llm.two_views`):
+the choices swapped (triplets) or the two texts swapped (pairs). A view's probability of
+each answer comes from the log-probabilities of the allowed answer tokens, normalised over
+those answers only.
+
+Triplet formulations (``clusterllm.triplet_question``; which carries signal is measured by
+``benchmarks/triplet_questions.py``):
+
+* ``choice``: the worked-examples prompt of :mod:`.judges`, the assistant turn prefixed with
+  "Choice", the answers " 1" / " 2";
+* ``letters``: no examples, the choices as A and B, the answers "A" / "B";
+* ``same_pair``: the anchor and each choice asked separately, "same {perspective}? yes / no";
+  the choice with the higher log-odds of "yes" wins (a view per text order).
+
+Pairs (granularity) are asked with the demonstrations prompt of :mod:`.judges`, answers
+"Yes" / "No", in both text orders.
+
+Example::
+
+    views = triplet_views("letters", "intent: banking", "card lost", "I lost my card", "top up failed")
+    [len(v.chats) for v in views], views[0].choices       # [1, 1], ('A', 'B')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llmclust.llm.base import Chat
+from llmclust.llm.prompts import split_task
+from llmclust.llm.scoring import normalised
+from llmclust.llm.two_views import View
+
+SYSTEM = "You answer with a few words only. Never explain."
+LETTERS_PROMPT = (
+    "Task: {task}\n"
+    "Query: {anchor}\n"
+    "A: {first}\n"
+    "B: {second}\n"
+    "Which one, A or B, has the same {perspective} as the Query? Answer with the letter only."
+)
+SAME_PROMPT = (
+    "Task: {task}\n"
+    "Text 1: {a}\n"
+    "Text 2: {b}\n"
+    "Do Text 1 and Text 2 have the same {perspective}? Answer yes or no."
+)
+YES_NO = ("yes", "no")
+
+
+def _user(content: str) -> list[dict]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+
+
+def same_chat(task: str, a: str, b: str) -> Chat:
+    return _user(SAME_PROMPT.format(task=task, perspective=split_task(task)[0], a=a, b=b))
+
+
+def letters_chat(task: str, anchor: str, first: str, second: str) -> Chat:
+    return _user(LETTERS_PROMPT.format(task=task, perspective=split_task(task)[0], anchor=anchor,
+                                       first=first, second=second))
+
+
+def choice_chat(task: str, anchor: str, first: str, second: str) -> Chat:
+    from llmclust.methods.clusterllm.judges import triplet_chat
+
+    return triplet_chat(task, anchor, first, second) + [{"role": "assistant", "content": "Choice"}]
+
+
+def triplet_views(question: str, task: str, anchor: str, first: str, second: str) -> list[View]:
+    """The chats that answer one triplet under ``question``, view by view (see the module docstring)."""
+    if question == "same_pair":
+        return [View([same_chat(task, anchor, first), same_chat(task, anchor, second)], YES_NO),
+                View([same_chat(task, first, anchor), same_chat(task, second, anchor)], YES_NO)]
+    build, choices = {"choice": (choice_chat, (" 1", " 2")), "letters": (letters_chat, ("A", "B"))}[question]
+    return [View([build(task, anchor, first, second)], choices), View([build(task, anchor, second, first)], choices)]
+
+
+def triplet_view_probability(question: str, logprobs: list[np.ndarray], view: int) -> np.ndarray:
+    """P(first choice) per triplet from one view's log-probabilities (one array per chat of the view)."""
+    if question == "same_pair":  # log-odds of "same" for each choice, compared
+        odds = [lp[:, 0] - lp[:, 1] for lp in logprobs]
+        return 1 / (1 + np.exp(-(odds[0] - odds[1])))
+    p = normalised(logprobs[0])[:, 0]
+    return p if view == 0 else 1 - p  # the second view lists the choices swapped
+
+
+def pair_view_probability(logprobs: np.ndarray) -> np.ndarray:
+    """P(same) per pair from one view's (yes, no) log-probabilities."""
+    return normalised(logprobs)[:, 0]
