@@ -37,7 +37,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,6 +206,9 @@ def main(argv=None):
     root.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     result = json.loads(out.read_text()) if out.exists() else {}
+    cfg = job_config()
+    result["settings"] = {"data": args.data, "k": cfg.clustering.n_clusters, "seeds": cfg.clustering.seeds,
+                          "reduce": asdict(cfg.reduce), "run_root": str(root)}
     steps = {"clusterllm": clusterllm_part, "lumi": lumi_part, "sampling": sampling_part}
     for part in parts:
         start = time.time()

@@ -103,6 +103,7 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
     probe = REPO / "benchmarks" / "results" / "triplet_questions.json"
     if probe.exists():  # generated text on the probe's triplets (the same sampler and embedder)
         out["generated"] = json.loads(probe.read_text())["generated"]["accuracy"]
+        out["generated_on"] = "the 200 answerable triplets of benchmarks/triplet_questions.py (same sampler)"
     return out
 
 

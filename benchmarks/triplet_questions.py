@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -109,7 +110,8 @@ def main() -> None:
     vectors = SentenceEmbedder(EmbeddingConfig(device=args.device)).encode(texts)
     rows, truth = answerable_triplets(vectors, labels, args.triplets, args.seed)
     backend = make_backend(LLMConfig(model=args.llm_model, device=args.device, batch_size=16))
-    result = {"n_triplets": len(rows), "llm": args.llm_model, "device": args.device, "questions": {}}
+    result = {"n_triplets": len(rows), "llm": args.llm_model, "device": args.device,
+              "load_average_at_start": round(os.getloadavg()[0], 2), "questions": {}}
 
     sims = np.einsum("nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 1]]) - \
         np.einsum("nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 2]])

@@ -56,3 +56,49 @@ def test_unanswered_questions_are_left_out():
     p = np.where(np.arange(N) % 2 == 0, np.nan, TRUTH.astype(float))
     result = audit_votes("triplets", Votes(p, ~np.isnan(p)), EMBEDDER, MARGIN, AuditConfig())
     assert result.n == N // 2 and result.weight == 1
+
+
+class FitReader:
+    """Answers "does it fit?" by whether the candidate's first word occurs in the text; or,
+    with ``always``, says that answer to everything."""
+
+    model_id = "fit-reader"
+
+    def __init__(self, always: str = ""):
+        self.always = always
+
+    def generate(self, chats, params):
+        out = []
+        for chat in chats:
+            lines = dict(line.split(": ", 1) for line in chat[-1]["content"].splitlines() if ": " in line)
+            fits = lines["Intent"].split()[0] in lines["Customer message"]
+            answer = self.always or ("yes" if fits else "no")
+            out.append(["-0.1" if c == answer else "-2.5" for c in params.choices])
+        return out
+
+
+def _described_corpus(n_per=30, seed=0):
+    rng = np.random.default_rng(seed)
+    topics = ["card arrival", "refund request", "exchange rate"]
+    centres = rng.normal(size=(3, 16))
+    truth = np.repeat(np.arange(3), n_per)
+    vectors = centres[truth] + 0.3 * rng.normal(size=(len(truth), 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    texts = [f"my {topics[t].split()[0]} question {i}" for i, t in enumerate(truth)]
+    return texts, [topics[t] for t in truth], vectors.astype(np.float32), unit[truth].astype(np.float32)
+
+
+@pytest.mark.parametrize("always, weighted", [("", True), ("yes", False), ("no", False)])
+def test_description_audit_trusts_an_llm_that_stands_by_its_descriptions(tmp_path, always, weighted):
+    from llmclust.audit import description_audit
+    from llmclust.llm import LLMConfig
+    from llmclust.runs import RunDir
+
+    texts, descriptions, vectors, description_vectors = _described_corpus()
+    run = RunDir(tmp_path / "run")
+    result = description_audit(run, "labels", AuditConfig(sample=60), "intent: banking", texts, descriptions, vectors,
+                               description_vectors, LLMConfig(num_actors=0, cache=False), run.stage("up", "x"),
+                               backend=FitReader(always))
+    assert result.n == 60 and (result.weight == 1) == weighted and (result.weight == 0) == (not weighted)
+    assert (tmp_path / "run" / "llm_labels_audit" / "answers.parquet").exists()  # 4 prompts a text, kept

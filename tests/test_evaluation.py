@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from llmclust.evaluation import cluster_accuracy, scores, summarize

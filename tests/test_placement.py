@@ -23,7 +23,7 @@ def test_without_gpus_the_step_runs_in_this_process():
 def test_with_a_gpu_in_the_cluster_knn_and_faiss_kmeans_run_on_a_worker(tmp_path):
     """A local Ray with one (declared) GPU: the steps land in a task that holds it, with the
     same results as in the driver."""
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import os, numpy as np, ray
         from llmclust.placement import run_placed
         from llmclust.neighbours import NeighboursConfig, knn

@@ -26,9 +26,11 @@ Which answers are audited:
 * ClusterLLM: the judge's own triplet and pair answers (no extra LLM calls);
 * LUMI and co-training: the LLM's descriptions of texts (pseudo-labels, interpretations) are
   put back to it as closed questions, :func:`description_audit`: for ``audit.sample`` texts,
-  "which fits this text, A or B?" between the text's own description and the one of its
-  nearest neighbour that got a different one (a hard alternative), in both orders. The
-  embedder's preference is the cosine of the text to each description.
+  "does this description fit the text? yes / no" for the text's own description and for the
+  one of its nearest neighbour that got a different one (a hard alternative); the own one is
+  preferred when its log-odds of "yes" are higher (a leaning to "yes" cancels), and the two
+  views put the text and the description in either order. The embedder's preference is the
+  cosine of the text to each description.
 
 Example::
 
@@ -108,14 +110,14 @@ def audit_votes(question: str, votes, embedder_first: np.ndarray, embedder_margi
     m = int(compared.sum())
     agreement = float(((votes.p[compared] > 0.5) == embedder_first[compared]).mean()) if m else None
     z = (agreement - 0.5) / math.sqrt(0.25 / m) if m else 0.0
-    if m == 0 or z < cfg.min_z:
+    if rel < cfg.min_weight:
+        weight = 0.0
+        why = (f"it gives the same answer in both orders only {100 * consistent:.0f}% of the time "
+               f"(reliability {rel:.2f} < audit.min_weight={cfg.min_weight})")
+    elif m == 0 or z < cfg.min_z:
         weight = 0.0
         why = (f"its {m} consistent answers agree with the embedder {100 * (agreement or 0):.0f}% of the time "
                f"(z={z:.1f} < audit.min_z={cfg.min_z}): no signal beyond chance")
-    elif rel < cfg.min_weight:
-        weight = 0.0
-        why = (f"it gives the same answer in both views only {100 * consistent:.0f}% of the time "
-               f"(reliability {rel:.2f} < audit.min_weight={cfg.min_weight})")
     else:
         weight = rel
         why = (f"consistent on {100 * consistent:.0f}% of {n} questions, agreeing with the embedder beyond "
@@ -142,31 +144,30 @@ def description_questions(text_vectors: np.ndarray, description_of: np.ndarray, 
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
-def description_audit(run, name: str, cfg: AuditConfig, task: str, texts: list[str], descriptions: list[str],
+def description_audit(run, question: str, cfg: AuditConfig, task: str, texts: list[str], descriptions: list[str],
                       text_vectors: np.ndarray, description_vectors: np.ndarray, llm_cfg, upstream,
                       backend=None) -> AuditResult:
     """Audit the LLM's descriptions of texts (see the module docstring); ``descriptions[i]`` and
-    ``description_vectors[i]`` belong to text i, the vectors in the embedder's space."""
+    ``description_vectors[i]`` belong to text i, the vectors in the embedder's space. The LLM
+    stage is ``llm_<question>_audit``."""
     from llmclust.llm.prompts import render
-    from llmclust.llm.two_views import View, Votes, ask_views
-    from llmclust.llm.scoring import normalised
+    from llmclust.llm.two_views import View, Votes, ask_views, log_odds_preference
 
     if not cfg.enabled:
-        return trusted(name)
+        return trusted(question)
     _, description_of = np.unique(np.asarray(descriptions, dtype=object).astype(str), return_inverse=True)
     pairs = description_questions(text_vectors, description_of, cfg.sample, cfg.seed)
     if len(pairs) == 0:  # one description for everything carries nothing to audit
-        return AuditResult(name, 0, 0.0, 0.0, None, 0, 0.0, 0.0,
-                           f"{name}: weight 0: the LLM gave every audited text the same description")
+        return AuditResult(question, 0, 0.0, 0.0, None, 0, 0.0, 0.0,
+                           f"{question}: weight 0: the LLM gave every audited text the same description")
 
-    def view(i, first, second):
-        return View([render("description_fit", task, text=texts[i], first=first, second=second)], ("A", "B"))
+    def view(template, i, j):  # "does it fit?" for the text's own description, then the neighbour's
+        return View([render(template, task, text=texts[i], candidate=descriptions[k]) for k in (i, j)],
+                    ("yes", "no"))
 
-    questions = [[view(i, descriptions[i], descriptions[j]), view(i, descriptions[j], descriptions[i])] for i, j in pairs]
-    per_view = ask_views(run, f"llm_{name}", questions, llm_cfg, upstream, backend)
-    own_first = normalised(per_view[0][0])[:, 0]
-    own_second = normalised(per_view[1][0])[:, 1]
-    votes = Votes.from_views([own_first, own_second])  # p: the text's own description fits better
+    questions = [[view("description_fit", i, j), view("description_fit_swapped", i, j)] for i, j in pairs]
+    per_view = ask_views(run, f"llm_{question}_audit", questions, llm_cfg, upstream, backend)
+    votes = Votes.from_views([log_odds_preference(*slots) for slots in per_view])  # p: its own fits better
     own = np.einsum("nd,nd->n", text_vectors[pairs[:, 0]], description_vectors[pairs[:, 0]])
     other = np.einsum("nd,nd->n", text_vectors[pairs[:, 0]], description_vectors[pairs[:, 1]])
-    return audit_votes(name, votes, own > other, np.abs(own - other), cfg)
+    return audit_votes(question, votes, own > other, np.abs(own - other), cfg)

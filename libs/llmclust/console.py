@@ -225,18 +225,20 @@ def iteration_table(rows: list[dict]) -> str:
 
 
 def _method_lines(model) -> list[str]:
+    """What the method adds to the summary: its own facts, then each LLM audit's decision."""
+    audits = [f"LLM audit, {a['decision']}" for a in (getattr(model, "llm_audit_", None) or {}).values()]
     if model.method == "lumi":
         r = model.lumi_report_
-        return [f"{r['distinct_labels']} distinct pseudo-labels, {r['labels_per_text_mean']} per text"]
+        return [f"{r['distinct_labels']} distinct pseudo-labels, {r.get('labels_per_text_mean', 1)} per text", *audits]
     if model.method == "clusterllm":
         g = getattr(model, "granularity_", None)
         chosen = [f"chosen K {g['k']} from {g['answered']} answered pairs; "
                   f"classical estimates {g['classical']}"] if g else []
-        return chosen + [f"fine-tuned embedder: {model.embedder_path_}"]
+        return chosen + [f"embedder: {model.embedder_path_}", *audits]
     if model.method == "cotrain":
         return [iteration_table(model.iterations_),
-                f"embedder {model.embedder_path_}, adapter {model.adapter_path_ or 'none'}"]
-    return []
+                f"embedder {model.embedder_path_}, adapter {model.adapter_path_ or 'none'}", *audits]
+    return audits
 
 
 BASELINE_ROW = "baseline (same texts, same K)"

@@ -14,11 +14,12 @@ TEXTS = [f"my card number {i} has not arrived" for i in range(50)]
 
 def test_each_method_declares_its_calls():
     lumi = load_job_config(None, ["method=lumi", "lumi.llm_sample=20", "lumi.llm_names=true", "clustering.n_clusters=7"])
-    # the audit puts the 20 labels back to the LLM in both orders
-    assert [(s.stage, s.calls) for s in plan(lumi, TEXTS)] == [("lumi_labels", 20), ("llm_lumi_audit", 40),
+    # the audit puts the 20 labels (and a neighbour's) back to the LLM, yes / no, in two orders
+    assert [(s.stage, s.calls) for s in plan(lumi, TEXTS)] == [("lumi_labels", 20), ("llm_labels_audit", 80),
                                                                ("lumi_multilabel", 20), ("lumi_names", 7)]
     cl = load_job_config(None, ["method=clusterllm", "clusterllm.iterations=2", "clusterllm.triplets.budget=30",
-                                "clusterllm.choose_k=true", "clusterllm.granularity.k_max=40"])
+                                "clusterllm.choose_k=true", "clusterllm.granularity.k_max=40",
+                                "clusterllm.triplet_question=letters"])
     # every closed question in both orders, scored without retries
     stages = plan(cl, TEXTS)
     assert [(s.stage, s.calls) for s in stages] == [("llm_judge_iter1", 60), ("llm_judge_iter2", 60),
@@ -29,22 +30,22 @@ def test_each_method_declares_its_calls():
     assert [(s.stage, s.calls) for s in plan(same_pair, TEXTS)] == [("llm_judge_iter1", 120)]  # two pairs a view
     ct = load_job_config(None, ["method=cotrain", "cotrain.iterations=1", "cotrain.temperatures=[0.5,1.0]"])
     stages = plan(ct, TEXTS)
-    assert [s.stage for s in stages] == ["iter0_greedy", "iter0_sample1", "iter0_sample2", "llm_cotrain_audit",
+    assert [s.stage for s in stages] == ["iter0_greedy", "iter0_sample1", "iter0_sample2", "llm_interpretations_audit",
                                          "iter1_greedy"]
-    interpretations = [s for s in stages if s.stage != "llm_cotrain_audit"]
+    interpretations = [s for s in stages if s.stage != "llm_interpretations_audit"]
     assert all(s.calls == 50 and s.calls_with_retries == 100 and s.generated_tokens == 50 * 64 for s in interpretations)
-    assert stages[3].calls == 100  # 50 interpretations put back to the LLM in both orders
+    assert stages[3].calls == 200  # 50 interpretations (and a neighbour's) put back to the LLM in two orders
     assert stages[0].prompt_tokens > 50 * 50  # the system prompt and the worked example are counted
     assert plan(JobConfig(), TEXTS) == []
 
 
 def test_announce_writes_the_plan_and_refuses_one_that_does_not_fit(tmp_path):
     run = RunDir(tmp_path)
-    cfg = load_job_config(None, ["method=lumi", "llm.max_calls=200"])
-    announce(run, cfg, TEXTS)  # 50 labels, 100 audit questions, 50 multi-label choices
+    cfg = load_job_config(None, ["method=lumi", "llm.max_calls=300"])
+    announce(run, cfg, TEXTS)  # 50 labels, 200 audit questions, 50 multi-label choices
     written = json.loads((tmp_path / "llm_plan.json").read_text())
-    assert written["total"]["calls"] == 200 and written["max_calls"] == 200
-    with pytest.raises(BudgetExceeded, match=r"needs 240 LLM calls .* llm.max_calls=200"):
+    assert written["total"]["calls"] == 300 and written["max_calls"] == 300
+    with pytest.raises(BudgetExceeded, match=r"needs 360 LLM calls .* llm.max_calls=300"):
         announce(run, cfg, TEXTS + TEXTS[:10])
 
 

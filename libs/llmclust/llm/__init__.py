@@ -15,6 +15,9 @@ Public API::
 * ``llmclust.llm.transformers_backend.load_causal_lm(model, device, dtype, adapter="")`` ->
   ``(model, tokenizer)``, de-quantising a GGUF file once into ``~/.cache/llmclust``; reuse it
   for training (DPO).
+* ``SamplingParams(choices=("yes", "no"))``: a closed question, answered with the log-probability
+  of each choice instead of generated text (:mod:`llmclust.llm.scoring`); asked in two orders
+  so that a preference for a position cancels: :mod:`llmclust.llm.two_views`.
 * Prompts: :mod:`llmclust.llm.prompts`; answer parsers: :mod:`llmclust.llm.parsers`.
 
 Example::

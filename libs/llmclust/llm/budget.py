@@ -17,7 +17,7 @@ Example::
 
     cfg = load_job_config("ray_configs/lumi_local.yaml")
     [(s.stage, s.calls) for s in plan(cfg, texts)]
-    # 3080 texts: [('lumi_labels', 3080), ('llm_lumi_audit', 512), ('lumi_multilabel', 3080)]
+    # 3080 texts: [('lumi_labels', 3080), ('llm_labels_audit', 1024), ('lumi_multilabel', 3080)]
     announce(RunDir("runs/x"), cfg, texts)           # logs, writes runs/x/llm_plan.json, checks llm.max_calls
 """
 
@@ -64,15 +64,14 @@ def _sample(texts: list[str]) -> list[str]:
 
 
 def audit_plan(cfg, name: str, texts: list[str], task: str, candidates: int) -> list[StagePlan]:
-    """The audit's closed questions: ``audit.sample`` of ``candidates`` texts, both orders, one
-    token scored each."""
+    """The audit's closed questions: ``audit.sample`` of ``candidates`` texts, each description
+    (its own and a neighbour's) asked yes / no in two orders: 4 prompts a text, one token scored."""
     from llmclust.llm.prompts import render
 
     if not cfg.audit.enabled:
         return []
-    chats = [render("description_fit", task, text=t, first="x" * LABEL_CHARS, second="x" * LABEL_CHARS)
-             for t in _sample(texts)]
-    return [_stage(f"llm_{name}", 2 * min(cfg.audit.sample, candidates), chats, 1, retried=False)]
+    chats = [render("description_fit", task, text=t, candidate="x" * LABEL_CHARS) for t in _sample(texts)]
+    return [_stage(f"llm_{name}", 4 * min(cfg.audit.sample, candidates), chats, 1, retried=False)]
 
 
 def lumi_plan(cfg, texts: list[str]) -> list[StagePlan]:
@@ -88,7 +87,7 @@ def lumi_plan(cfg, texts: list[str]) -> list[StagePlan]:
     labels = numbered(["x" * LABEL_CHARS] * lumi.candidate_labels)
     multi = [render("lumi_multilabel", lumi.task, text=t, labels=labels) for t in sample]
     stages = [_stage("lumi_labels", asked, label, lumi.label_max_tokens),
-              *audit_plan(cfg, "lumi_audit", texts, lumi.task, asked),
+              *audit_plan(cfg, "labels_audit", texts, lumi.task, asked),
               _stage("lumi_multilabel", asked, multi, lumi.choice_max_tokens)]
     if lumi.llm_names:
         names = [render("cluster_name", lumi.task, labels=numbered(["x" * LABEL_CHARS] * 8))]
@@ -127,7 +126,7 @@ def cotrain_plan(cfg, texts: list[str]) -> list[StagePlan]:
         names = ["greedy"] + ([f"sample{m + 1}" for m in range(len(ct.temperatures))] if t < ct.iterations else [])
         stages += [_stage(f"iter{t}_{name}", len(texts), chats, ct.max_tokens) for name in names]
         if t == 0:
-            stages += audit_plan(cfg, "cotrain_audit", texts, ct.task, len(texts))
+            stages += audit_plan(cfg, "interpretations_audit", texts, ct.task, len(texts))
     return stages
 
 

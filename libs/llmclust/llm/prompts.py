@@ -25,16 +25,20 @@ TEMPLATES = {
         "lumi_multilabel": ("Customer message: {text}\nPossible intents:\n{labels}\n"
                             "Which intents fit the message? Reply with their numbers only."),
         "cluster_name": "Intents of customer messages in one group:\n{labels}\nIn 2 to 4 words, name the group.",
-        "description_fit": ("Customer message: {text}\nA: {first}\nB: {second}\n"
-                            "Which one, A or B, says what the customer wants? Answer with the letter only."),
+        "description_fit": ("Customer message: {text}\nIntent: {candidate}\n"
+                            "Does the intent fit the message? Answer yes or no."),
+        "description_fit_swapped": ("Intent: {candidate}\nCustomer message: {text}\n"
+                                    "Does the intent fit the message? Answer yes or no."),
     },
     "generic": {
         "lumi_label": "{context}Text: {text}\nIn 2 to 4 words, what is the {task} of this text ({standard})?",
         "lumi_multilabel": ("Text: {text}\nPossible {task} labels ({standard}):\n{labels}\n"
                             "Which labels fit the text? Reply with their numbers only."),
         "cluster_name": "{task} labels of texts in one group:\n{labels}\nIn 2 to 4 words, name the group.",
-        "description_fit": ("Text: {text}\nA: {first}\nB: {second}\n"
-                            "Which one, A or B, gives the {task} of the text ({standard})? Answer with the letter only."),
+        "description_fit": ("Text: {text}\n{task}: {candidate}\n"
+                            "Is that the {task} of the text ({standard})? Answer yes or no."),
+        "description_fit_swapped": ("{task}: {candidate}\nText: {text}\n"
+                                    "Is that the {task} of the text ({standard})? Answer yes or no."),
     },
 }
 

@@ -54,6 +54,12 @@ def ask_views(run, name: str, questions: list[list[View]], llm_cfg, upstream, ba
     return [[logprobs[slots.index((v, j))] for j in range(len(shape[v].chats))] for v in range(len(shape))]
 
 
+def log_odds_preference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """P(the first is preferred) from two (n, 2) yes / no log-probability arrays: the logistic of
+    the difference of their log-odds of "yes". A model's leaning to "yes" cancels out."""
+    return 1 / (1 + np.exp(-((first[:, 0] - first[:, 1]) - (second[:, 0] - second[:, 1]))))
+
+
 @dataclass
 class Votes:
     """Two-view answers: ``p`` of the first answer per question, and whether the views agreed."""

@@ -70,7 +70,7 @@ def by_content(message, choices):
     return "Yes" if lines["Text A"].split()[0] == lines["Text B"].split()[0] else "No"
 
 
-def judge_with(backend, tmp_path, question="letters"):
+def judge_with(backend, tmp_path, question="letters"):  # not the default: A/B is the simplest to script
     from llmclust.llm import LLMConfig
     from llmclust.methods.clusterllm.judges import JudgeContext, LLMJudge
     from llmclust.runs import RunDir

@@ -165,7 +165,7 @@ def test_lumi_asks_the_llm_about_a_sample_and_reports_the_coverage(tmp_path, mon
 
 
 class PositionBiasedLLM(TopicLLM):
-    """Labels like TopicLLM, but answers every closed question with its last choice."""
+    """Labels like TopicLLM, but answers every closed question with its last choice ("no")."""
 
     def generate(self, chats, params):
         if params.choices:
@@ -197,4 +197,4 @@ def test_an_llm_the_audit_does_not_trust_leaves_the_embedders_vectors(tmp_path, 
     assert result.text_pooled is vectors  # no pooling: the embedder's own vectors
     assert not (tmp_path / "run" / "lumi_multilabel").exists()  # and no multi-label calls were made
     questions = min(cfg.audit.sample, len(texts))
-    assert len(texts) < llm.prompts <= len(texts) + 2 * questions  # labels, then the audit's two orders
+    assert len(texts) < llm.prompts <= len(texts) + 4 * questions  # labels, then the audit: 2 yes/no x 2 orders

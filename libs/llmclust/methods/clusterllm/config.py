@@ -81,7 +81,7 @@ class ClusterLLMConfig:
     task: str = "intent: what the customer wants"  # "<perspective>: <description>", shown to the judge
     iterations: int = 1  # sample -> judge -> fine-tune rounds
     temperature: float = 0.05  # InfoNCE temperature τ
-    triplet_question: str = "letters"  # how the judge is asked: choice | letters | same_pair (see questions.py)
+    triplet_question: str = "same_pair"  # how the judge is asked: same_pair | letters | choice (questions.py)
     choose_k: bool = False  # choose K from pair answers instead of clustering.n_clusters
     triplets: TripletConfig = field(default_factory=TripletConfig)
     training: TrainerConfig = field(default_factory=TrainerConfig)

@@ -155,7 +155,7 @@ class LLMJudge:
     allowed answers, each in two views (:mod:`.questions`), through ``llm.generate_stage``
     (checkpointed, cached, counted). ``question``: the triplet formulation."""
 
-    def __init__(self, llm_cfg, task: str, demonstrations: Sequence[Demonstration] = (), question: str = "letters",
+    def __init__(self, llm_cfg, task: str, demonstrations: Sequence[Demonstration] = (), question: str = "same_pair",
                  backend=None):
         """``backend``: an already loaded backend to run in-process (tests); None: ``llm_cfg``'s, on Ray."""
         self.llm_cfg, self.task, self.demonstrations = llm_cfg, task, list(demonstrations)

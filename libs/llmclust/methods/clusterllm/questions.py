@@ -28,7 +28,7 @@ import numpy as np
 from llmclust.llm.base import Chat
 from llmclust.llm.prompts import split_task
 from llmclust.llm.scoring import normalised
-from llmclust.llm.two_views import View
+from llmclust.llm.two_views import View, log_odds_preference
 
 SYSTEM = "You answer with a few words only. Never explain."
 LETTERS_PROMPT = (
@@ -78,8 +78,7 @@ def triplet_views(question: str, task: str, anchor: str, first: str, second: str
 def triplet_view_probability(question: str, logprobs: list[np.ndarray], view: int) -> np.ndarray:
     """P(first choice) per triplet from one view's log-probabilities (one array per chat of the view)."""
     if question == "same_pair":  # log-odds of "same" for each choice, compared
-        odds = [lp[:, 0] - lp[:, 1] for lp in logprobs]
-        return 1 / (1 + np.exp(-(odds[0] - odds[1])))
+        return log_odds_preference(logprobs[0], logprobs[1])
     p = normalised(logprobs[0])[:, 0]
     return p if view == 0 else 1 - p  # the second view lists the choices swapped
 

@@ -224,14 +224,16 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage, cluster: Calla
         greedy = candidates.column(schema.TEXT).to_pylist()[::m]
         if t == 0:
             text_vectors, text_stage = embed_stage(run, cfg.embedding, table, corpus)
-            audit = description_audit(run, "cotrain_audit", cfg.audit, ct.task, texts, greedy, text_vectors,
+            audit = description_audit(run, "interpretations", cfg.audit, ct.task, texts, greedy, text_vectors,
                                       greedy_vectors, replace(cfg.llm, adapter=state.adapter), embed)
             log.info("co-training audit: %s", audit.decision)
             if audit.weight == 0:  # interpretations the LLM does not stand by: cluster the texts themselves
                 clustered = cluster(run, text_vectors, text_stage, "iter0_")
                 metrics = clustered.metrics
                 row = {"iteration": 0, "acc": metrics and metrics["acc_mean"], "nmi": metrics and metrics["nmi_mean"],
-                       "space": "raw texts (audit weight 0)", "embedder": state.embedder, "adapter": ""}
+                       "unparseable": interp_stage.manifest["unparseable"], "space": "raw texts (audit weight 0)",
+                       "embedder": state.embedder, "adapter": "",
+                       "seconds": _seconds(*gen_stages, interp_stage, embed, text_stage, clustered.stage)}
                 write_json(run.path / "iterations.json", [row])
                 return CoTrainResult(text_vectors, clustered, text_stage, state.embedder, "", [row], audit)
         clustered = cluster(run, greedy_vectors, embed, f"iter{t}_")

@@ -4,7 +4,7 @@ texts + embeddings e + neighbours
   -> lumi_sample       above ``llm_sample`` texts: the representatives the LLM is asked about
   -> lumi_labels       one label l_i per text (LLM, shown ``label_context_k`` neighbours)
   -> lumi_label_embed  E(l) for each distinct label
-  -> llm_lumi_audit    the labels put back to the LLM as closed questions (:mod:`llmclust.audit`):
+  -> llm_labels_audit  the labels put back to the LLM as closed questions (:mod:`llmclust.audit`):
                        the weight w of the labels; at w = 0 LUMI stops here and returns the
                        embedder's vectors (no multi-label calls, no pooling)
   -> lumi_candidates   neighbours under z_i = mean(e_i, E(l_i)), collecting distinct labels
@@ -57,7 +57,7 @@ class LumiResult:
     text_pooled: np.ndarray  # r
     pseudo_labels: list[list[str]]  # S_i, the initial label first
     report: dict
-    stage: Stage | None = None  # lumi_pool (llm_lumi_audit when the audit stopped LUMI)
+    stage: Stage | None = None  # lumi_pool (lumi_label_embed when the audit stopped LUMI)
     audit: AuditResult | None = None
     text_vectors: np.ndarray | None = None  # e
 
@@ -206,7 +206,7 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
     label_index = np.array([lookup[l] for l in labels], np.int64)
     label_table = pa.table({schema.ROW: pa.array(np.arange(len(names)), pa.int64()), schema.TEXT: names})
     label_vectors, lstage = embed_stage(run, cfg.embedding, label_table, label_result.stage, name="lumi_label_embed")
-    audit = description_audit(run, "lumi_audit", cfg.audit, lumi.task, [texts[i] for i in sample.rows.tolist()],
+    audit = description_audit(run, "labels", cfg.audit, lumi.task, [texts[i] for i in sample.rows.tolist()],
                               asked_labels, vectors[sample.rows], label_vectors[label_index[sample.rows]], cfg.llm, lstage)
     log.info("lumi audit: %s", audit.decision)
     if audit.weight == 0:  # the labels would pull texts apart at random: keep the embedder's vectors
