@@ -144,6 +144,19 @@ def test_metrics_put_the_method_beside_the_baseline_and_the_audit_is_a_table():
     assert cells == ["pseudo-labels parsed", "58", "agreement", "0.8125", "by reason", html.escape('{"empty": 2}')]
 
 
+def test_audits_of_several_questions_are_one_row_each():
+    from llmclust.report.page import _audit_section
+
+    audit = _audit_section({"triplets_iter1": {"weight": 0.0, "consistent": 0.7139, "agreement": 0.4973, "z": -0.1,
+                                               "n": 1024, "decision": "triplets: weight 0: no signal"},
+                            "pairs": {"weight": 1.0, "consistent": 1.0, "agreement": 0.9, "z": 6.5, "n": 198,
+                                      "decision": "pairs: weight 1.00"}})
+    rows = re.findall(r"<tr>(.*?)</tr>", audit, re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", r) for r in rows if "<td>" in r]
+    assert cells[0] == ["triplets_iter1", "0", "0.7139", "0.4973", "-0.1", "1024", "triplets: weight 0: no signal"]
+    assert cells[1][0] == "pairs" and cells[1][1] == "1"
+
+
 # -- the page of a real run, in a real browser -------------------------------------------------
 
 def png_pixels(path: Path) -> np.ndarray:

@@ -121,10 +121,18 @@ def _audit_value(value) -> str:
     return str(value)
 
 
+AUDIT_COLUMNS = ("weight", "consistent", "agreement", "z", "n", "decision")  # llmclust.audit.AuditResult
+
+
 def _audit_section(audit: dict) -> str:
-    """What the LLM contributed (result.json ``llm_audit``), one row per fact."""
+    """What the LLM contributed (result.json ``llm_audit``): a row per audited question
+    (:class:`llmclust.audit.AuditResult` fields), or a row per fact for a flat dict."""
     if not audit:
         return '<p class="muted">The method reported no LLM facts.</p>'
+    if all(isinstance(value, dict) for value in audit.values()):
+        rows = [[f"<td>{_e(question)}</td>", *(f"<td>{_e(_audit_value(found.get(c)))}</td>" for c in AUDIT_COLUMNS)]
+                for question, found in audit.items()]
+        return _table(["question", *AUDIT_COLUMNS], rows, 'id="llm-audit"')
     rows = [[f"<td>{_e(key)}</td>", f"<td>{_e(_audit_value(value))}</td>"] for key, value in audit.items()]
     return _table(["", ""], rows, 'id="llm-audit"')
 

@@ -140,4 +140,4 @@ def test_llm_judge_with_real_smollm2(tmp_path, small_csv):
     assert len(votes.p) == 4 and ((votes.p > 0) & (votes.p < 1)).all()
     assert len(same.p) == 2 and ((same.p > 0) & (same.p < 1)).all()
     answers = pq.read_table(tmp_path / "run" / "llm_triplets" / "answers.parquet")  # prompts and answers kept
-    assert answers.num_rows == 8  # 4 triplets x 2 views
+    assert answers.num_rows == 16  # 4 triplets x 2 views x 2 yes/no questions (same_pair, the default)

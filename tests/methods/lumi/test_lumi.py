@@ -57,7 +57,10 @@ def test_lumi_job_end_to_end_with_smollm2(tmp_path, small_csv, ray_cluster):
         w.writerows([r for r in rows if r["category"] in keep][:30])
     overrides = [f"corpus.path={subset}", f"run.dir={tmp_path / 'run'}", "clustering.n_clusters=3",
                  "clustering.seeds=[0,1]", "llm.cpus_per_actor=1", "llm.batch_size=8", "lumi.candidate_labels=4",
-                 "lumi.candidate_search=8", "lumi.label_max_tokens=8", "lumi.choice_max_tokens=6"]
+                 "lumi.candidate_search=8", "lumi.label_max_tokens=8", "lumi.choice_max_tokens=6",
+                 # every LUMI stage with the real model; the audit (which stops SmolLM2 after its labels)
+                 # runs with the real model in tests/methods/test_contract.py
+                 "audit.enabled=false"]
     cfg = load_job_config(REPO_CONFIG, overrides)
     model = LumiClusterer(cfg).fit()
     assert len(model.labels_) == 30 and model.cluster_centers_.shape[0] == 3
