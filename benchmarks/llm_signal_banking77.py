@@ -109,7 +109,7 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
 
 def oracle_audit(root: Path, labels: np.ndarray, texts: list[str], device: str) -> dict:
     """The audit on ground-truth answers: ClusterLLM's triplets, and intent names as LUMI labels."""
-    from llmclust.audit import description_questions
+    from llmclust.audit import description_preference, description_questions
 
     cfg = AuditConfig()
     rows, _, vectors = clusterllm_triplets(root, labels)
@@ -118,11 +118,9 @@ def oracle_audit(root: Path, labels: np.ndarray, texts: list[str], device: str) 
     _, name_of = np.unique(names.astype(str), return_inverse=True)
     pairs = description_questions(vectors, name_of, cfg.sample, cfg.seed)
     name_vectors = SentenceEmbedder(EmbeddingConfig(device=device)).encode(list(names))
-    own = np.einsum("nd,nd->n", vectors[pairs[:, 0]], name_vectors[pairs[:, 0]])
-    other = np.einsum("nd,nd->n", vectors[pairs[:, 0]], name_vectors[pairs[:, 1]])
     # an oracle always prefers the text's own (true) intent name, in both orders
     label_votes = Votes(np.ones(len(pairs)), np.ones(len(pairs), bool))
-    label_audit = audit_votes("labels", label_votes, own > other, np.abs(own - other), cfg)
+    label_audit = audit_votes("labels", label_votes, *description_preference(vectors, name_vectors, pairs), cfg)
     return {"clusterllm_triplets": triplets.to_dict(), "lumi_labels": label_audit.to_dict()}
 
 

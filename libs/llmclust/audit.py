@@ -168,6 +168,13 @@ def description_audit(run, question: str, cfg: AuditConfig, task: str, texts: li
     questions = [[view("description_fit", i, j), view("description_fit_swapped", i, j)] for i, j in pairs]
     per_view = ask_views(run, f"llm_{question}_audit", questions, llm_cfg, upstream, backend)
     votes = Votes.from_views([log_odds_preference(*slots) for slots in per_view])  # p: its own fits better
+    return audit_votes(question, votes, *description_preference(text_vectors, description_vectors, pairs), cfg)
+
+
+def description_preference(text_vectors: np.ndarray, description_vectors: np.ndarray,
+                           pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per (text, other text) pair: does the embedder put the text closer to its own description
+    than to the other's, and by how much (cosine)."""
     own = np.einsum("nd,nd->n", text_vectors[pairs[:, 0]], description_vectors[pairs[:, 0]])
     other = np.einsum("nd,nd->n", text_vectors[pairs[:, 0]], description_vectors[pairs[:, 1]])
-    return audit_votes(question, votes, own > other, np.abs(own - other), cfg)
+    return own > other, np.abs(own - other)
