@@ -9,15 +9,14 @@ text its topic's centre plus variation in a shared 48-d subspace plus a little i
 noise, so neighbours mean something, as in sentence embeddings), with texts, pseudo-label sets
 and cluster labels derived from the topics. Every stage runs the project's own function
 (``benchmarks/scale_stages.py``; inputs in ``scale_data.py``) and, on the same data in the same run, the plain library call
-that does the same work (faiss IndexIVFFlat / Kmeans, scikit-learn, scipy, pyarrow).
+that does the same work (faiss HNSW / IVF / Kmeans, scikit-learn, scipy, pyarrow).
 
 Memory: each stage (ours or plain) runs in a fresh subprocess; ``peak_rss_mb`` is that
 process's ``ru_maxrss``: Python, the libraries, the stage's inputs (the vectors: 1.5 GB at 1M)
 and the stage itself. ``input_rss_mb`` is its RSS once the inputs were loaded, before the
-timed work. ``driver_peak_rss_mb_1m`` is the largest of those peaks at the smallest N >= 1M:
-a job's driver runs the stages one after another and each frees what it allocated, but it
-also keeps some outputs (LUMI's pooled vectors, 1.5 GB each at 1M), so read it as a lower
-bound. ``--inline`` runs everything in this process (the CI smoke run: no per-stage memory
+timed work. ``largest_stage_peak_rss_mb_1m`` is the largest of those peaks at the smallest
+N >= 1M. The driver's peak over a whole job is measured by ``benchmarks/scale_job.py``
+(``baseline_job`` and ``driver_peak_rss_mb_1m`` in the same file). ``--inline`` runs everything in this process (the CI smoke run: no per-stage memory
 figures).
 
 Seconds are wall-clock (and CPU seconds beside them): the machine is shared, so the load
@@ -54,9 +53,12 @@ def _rss_mb() -> float:
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
 
 
-def worker(stage: str, impl: str, n: int, data: Path) -> dict:
-    """One stage, ours or plain, in this process: its inputs loaded (not timed), then timed."""
+def worker(stage: str, impl: str, n: int, data: Path, ours: dict | None = None) -> dict:
+    """One stage, ours or plain, in this process: its inputs loaded (not timed), then timed.
+    ``ours``: for plain, the figures ours reported in this run (e.g. the index setting it tuned)."""
     inputs = STAGES[stage].load(n, data)
+    if ours:
+        inputs["ours"] = {k: v for k, v in ours.items() if k in ("index", "ef_search", "nprobe")}
     loaded = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     extra = getattr(STAGES[stage], impl)(inputs, Path(tempfile.mkdtemp(prefix=f"scale_{stage}_")))
@@ -68,14 +70,14 @@ def worker(stage: str, impl: str, n: int, data: Path) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra}
 
 
-def dispatch(stage: str, impl: str, n: int, data: Path) -> dict:
-    return llm_overhead(n) if stage == "llm" else worker(stage, impl, n, data)
+def dispatch(stage: str, impl: str, n: int, data: Path, ours: dict | None = None) -> dict:
+    return llm_overhead(n) if stage == "llm" else worker(stage, impl, n, data, ours)
 
 
-def run(stage: str, impl: str, n: int, data: Path, inline: bool) -> dict:
+def run(stage: str, impl: str, n: int, data: Path, inline: bool, ours: dict | None = None) -> dict:
     if inline:
-        return dispatch(stage, impl, n, data)
-    cmd = [sys.executable, __file__, "--worker", stage, impl, str(n), str(data)]
+        return dispatch(stage, impl, n, data, ours)
+    cmd = [sys.executable, __file__, "--worker", stage, impl, str(n), str(data), json.dumps(ours or {})]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{stage} {impl} at N={n} failed:\n{done.stderr[-3000:]}")
@@ -110,15 +112,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=1,
                         help="run ours and plain alternately this many times, keep each one's fastest (a noisy machine)")
     parser.add_argument("--redo", nargs="+", default=[], help="with --resume: measure these stages again")
-    parser.add_argument("--worker", nargs=4, metavar=("STAGE", "IMPL", "N", "DATA"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=5, metavar=("STAGE", "IMPL", "N", "DATA", "OURS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        stage, impl, n, data = args.worker
-        print(json.dumps(dispatch(stage, impl, int(n), Path(data))))
+        stage, impl, n, data, ours = args.worker
+        print(json.dumps(dispatch(stage, impl, int(n), Path(data), json.loads(ours))))
         return {}
 
-    result = {"machine": machine(), "stages": {}, "exponents": {}, "ivf_recall_at_10": {},
-              "llm_overhead_us_per_prompt": {}, "driver_peak_rss_mb_1m": None,
+    result = {"machine": machine(), "stages": {}, "exponents": {}, "neighbours_recall_at_10": {},
+              "llm_overhead_us_per_prompt": {}, "largest_stage_peak_rss_mb_1m": None,
+              "driver_peak_rss_mb_1m": None,  # benchmarks/scale_job.py measures it
               "method": {"peak_rss": "each stage in a fresh subprocess: its ru_maxrss" if not args.inline else
                          "inline: the process's running ru_maxrss (not per stage)",
                          "data": "benchmarks/scale_data.py: synthetic()",
@@ -127,7 +130,8 @@ def main(argv=None) -> dict:
                                    "pooling: timed on 16384 rows and scaled to N"}}
     if args.resume and args.out.exists():  # a long run measured in several sittings
         kept = json.loads(args.out.read_text())
-        result.update({k: kept[k] for k in ("stages", "ivf_recall_at_10", "llm_overhead_us_per_prompt") if k in kept})
+        result.update({k: kept[k] for k in ("stages", "neighbours_recall_at_10", "llm_overhead_us_per_prompt",
+                                            "baseline_job", "driver_peak_rss_mb_1m") if k in kept})
         earlier = kept["machine"].pop("earlier_sittings", [])
         result["machine"]["earlier_sittings"] = earlier + [kept["machine"]]
     for n in args.sizes:
@@ -135,15 +139,17 @@ def main(argv=None) -> dict:
         for stage in args.stages:
             if str(n) in result["stages"].get(stage, {}) and stage not in args.redo:
                 continue
-            pairs = [(run(stage, "ours", n, args.data, args.inline), run(stage, "plain", n, args.data, args.inline))
-                     for _ in range(args.repeats)]
+            pairs = []
+            for _ in range(args.repeats):
+                ours = run(stage, "ours", n, args.data, args.inline)
+                pairs.append((ours, run(stage, "plain", n, args.data, args.inline, ours)))
             ours, plain = (min((p[i] for p in pairs), key=lambda r: r["seconds"]) for i in (0, 1))
             row = {**ours, "plain_seconds": plain["seconds"], "plain_cpu_seconds": plain["cpu_seconds"],
                    "plain_peak_rss_mb": plain["peak_rss_mb"], "ratio": round(ours["seconds"] / max(plain["seconds"], 1e-6), 3),
                    **{f"plain_{k}": v for k, v in plain.items() if k not in ("seconds", "cpu_seconds", "peak_rss_mb", "input_rss_mb")}}
             result["stages"].setdefault(stage, {})[str(n)] = row
             if "recall_at_10" in ours:
-                result["ivf_recall_at_10"][str(n)] = ours["recall_at_10"]
+                result["neighbours_recall_at_10"][str(n)] = ours["recall_at_10"]
             row["load_average"], row["repeats"] = round(os.getloadavg()[0], 2), args.repeats
             print(f"N={n} {stage}: {row['seconds']} s vs plain {row['plain_seconds']} s (ratio {row['ratio']}), "
                   f"peak {row['peak_rss_mb']} MB, load {row['load_average']}", flush=True)
@@ -165,8 +171,8 @@ def write(out: Path, result: dict) -> None:
         result["exponents"][stage] = exponent([int(n) for n in sizes], [by_n[n]["seconds"] for n in sizes])
     big = sorted((int(n) for by_n in result["stages"].values() for n in by_n if int(n) >= 1_000_000))
     if big and "inline" not in result["method"]["peak_rss"]:
-        result["driver_peak_rss_mb_1m"] = max(by_n[str(big[0])]["peak_rss_mb"] for by_n in result["stages"].values()
-                                             if str(big[0]) in by_n)
+        result["largest_stage_peak_rss_mb_1m"] = max(by_n[str(big[0])]["peak_rss_mb"]
+                                                     for by_n in result["stages"].values() if str(big[0]) in by_n)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
 

@@ -24,12 +24,15 @@ K, SEEDS = 100, [0, 1, 2, 3, 4]  # clusters and KMeans seeds (the cluster stage'
 DENSITY_RUNS, CANDIDATES = 10, 2  # co-training density: KMeans runs, interpretations per text (see README)
 PLAIN_POOL_ROWS = 16_384  # the plain text-level pooling is timed on this many rows and scaled to n
 FULL_SEARCH_MAX, SAMPLED_QUERIES = 100_000, 20_000  # neighbours: above this, search a sample (see Neighbours)
+REDUCE_FIT_SAMPLE = 20_000  # reduce: UMAP fitted on this many rows, the rest transformed
 
 
 class Neighbours:
     """Above FULL_SEARCH_MAX rows both sides build the whole index but search SAMPLED_QUERIES
-    rows, and that search time is scaled to all n (an IVF search costs the same per query):
-    the full 1M self-search takes hours on 2 shared cores."""
+    rows, and that search time is scaled to all n (an approximate search costs the same per
+    query): the full 1M self-search takes long on 2 shared cores. Ours tunes the index to
+    its target recall first (timed); plain builds the same faiss index with the setting ours
+    ended at (handed to it as ``inp["ours"]``, ours' figures in the same run)."""
 
     @staticmethod
     def load(n, data):
@@ -43,49 +46,61 @@ class Neighbours:
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.neighbours import NeighboursConfig, _drop_self, build_index, index_kind, neighbours_stage
+        from llmclust.neighbours import (NeighboursConfig, _drop_self, _limit, build_index, neighbours_stage, search,
+                                         tune_recall)
 
         x, cfg = inp["x"], NeighboursConfig(k=10)
         rows = Neighbours._sampled(len(x))
         if rows is None:
             run, up = run_dir(tmp)
-            inp["ids"], inp["rows"] = neighbours_stage(run, cfg, x, up)[0], np.arange(len(x))
-            return {"index": index_kind(cfg, len(x))}
+            ids, _, stage = neighbours_stage(run, cfg, x, up)
+            inp["ids"], inp["rows"] = ids, np.arange(len(x))
+            return {k: stage.manifest[k] for k in ("index", "ef_search", "nprobe") if k in stage.manifest} | {
+                "tuned_recall_at_10": stage.manifest.get("recall_at_k")}
         t0 = time.perf_counter()
-        index = build_index(x, cfg)
+        index = tune_recall(build_index(x, cfg), x, None, cfg)
         built, t0 = time.perf_counter() - t0, time.perf_counter()
         ids = []
         for start in range(0, len(rows), cfg.query_batch):
             batch = rows[start:start + cfg.query_batch]
-            sims, found = index.search(x[batch], cfg.k + 1)
+            sims, found = search(index, x[batch], cfg.k + 1, batch, _limit(index, cfg, len(x)))  # as knn() searches
             ids.append(_drop_self(found, sims, batch, cfg.k)[0])
         inp["ids"], inp["rows"] = np.concatenate(ids), rows
-        return {"index": index_kind(cfg, len(x)), "seconds": built + (time.perf_counter() - t0) * len(x) / len(rows),
+        return {"index": index.kind, **index.setting, "tuned_recall_at_10": index.recall,
+                "seconds": built + (time.perf_counter() - t0) * len(x) / len(rows),
                 "build_seconds": round(built, 3), "search_extrapolated_from_queries": len(rows)}
 
     @staticmethod
     def plain(inp, tmp):
-        import math
-
+        """faiss as a user calls it: the same index kind and parameters, no tuning (the setting
+        ours reached is read from its figures in the same run, else ours' defaults)."""
         import faiss
-        from llmclust.neighbours import NeighboursConfig
+        from llmclust.neighbours import NeighboursConfig, index_kind
 
         x, cfg = inp["x"], NeighboursConfig(k=10)
         n, rows = len(x), Neighbours._sampled(len(x))
-        nlist, t0 = max(1, int(4 * math.sqrt(n))), time.perf_counter()
-        if n >= cfg.ivf_min_rows:
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(D), D, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(x[np.random.default_rng(0).choice(n, min(n, nlist * 64), replace=False)])
-            index.nprobe = min(cfg.nprobe, nlist)
+        setting = {"index": index_kind(cfg, n), "ef_search": cfg.ef_search, "nprobe": cfg.nprobe, **inp.get("ours", {})}
+        t0 = time.perf_counter()
+        if setting["index"] == "hnsw":
+            index = faiss.IndexHNSWFlat(D, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = cfg.ef_construction
+            index.add(x)
+            index.hnsw.efSearch = setting["ef_search"]
+        elif setting["index"] == "ivf":  # the same IVF: cells of ivf_list_rows, an HNSW graph over their centres
+            nlist = max(1, n // cfg.ivf_list_rows)
+            index = faiss.index_factory(D, f"IVF{nlist}_HNSW32,Flat", faiss.METRIC_INNER_PRODUCT)
+            index.train(x[np.random.default_rng(0).choice(n, min(n, nlist * cfg.ivf_train_per_cell), replace=False)])
+            index.add(x)
+            faiss.ParameterSpace().set_index_parameters(index, f"nprobe={setting['nprobe']},"
+                                                               f"quantizer_efSearch={max(64, 2 * setting['nprobe'])}")
         else:
             index = faiss.IndexFlatIP(D)
-        index.add(x)
+            index.add(x)
         built, t0 = time.perf_counter() - t0, time.perf_counter()
         queries = x if rows is None else x[rows]
         for start in range(0, len(queries), cfg.query_batch):
             index.search(queries[start:start + cfg.query_batch], cfg.k + 1)
-        return {"index": "ivf" if n >= cfg.ivf_min_rows else "flat",
-                "seconds": built + (time.perf_counter() - t0) * n / len(queries)}
+        return {"index": setting["index"], "seconds": built + (time.perf_counter() - t0) * n / len(queries)}
 
     @staticmethod
     def report(inp):
@@ -94,12 +109,9 @@ class Neighbours:
 
         x = inp["x"]
         pick = np.random.default_rng(1).choice(len(inp["rows"]), min(500, len(inp["rows"])), replace=False)
-        exact = faiss.IndexFlatIP(D)
-        exact.add(x)
-        _, truth = exact.search(x[inp["rows"][pick]], 11)
+        _, truth = faiss.knn(x[inp["rows"][pick]], x, 11, metric=faiss.METRIC_INNER_PRODUCT)
         hits = [len(set(inp["ids"][p]) & (set(t) - {inp["rows"][p]})) / 10 for p, t in zip(pick, truth)]
         return {"recall_at_10": round(float(np.mean(hits)), 4)}
-
 
 class Clustering:
     @staticmethod
@@ -318,6 +330,46 @@ class Evaluation:
         return {"acc_mean": round(100 * float(np.mean(accs)), 2)}
 
 
+class Reduce:
+    """UMAP to 5 dimensions fitted on REDUCE_FIT_SAMPLE rows, the rest transformed in batches
+    (``reduce.fit_sample``, as a job at millions of texts runs it), one seed. Plain: umap-learn
+    fitted on the same sample and ``transform`` over the rest."""
+
+    @staticmethod
+    def load(n, data):
+        import umap  # noqa: F401  (numba compiles on first use: inside both timings alike)
+
+        return {"x": vectors(n, data)}
+
+    @staticmethod
+    def _cfg():
+        from llmclust.reduction import ReductionConfig
+
+        return ReductionConfig(method="umap", fit_sample=REDUCE_FIT_SAMPLE)
+
+    @staticmethod
+    def ours(inp, tmp):
+        from llmclust.reduction import reduce_stage
+
+        run, up = run_dir(tmp)
+        reduce_stage(run, Reduce._cfg(), inp["x"], up, [0])
+        return {"fit_sample": REDUCE_FIT_SAMPLE}
+
+    @staticmethod
+    def plain(inp, tmp):
+        import umap
+
+        x, cfg = inp["x"], Reduce._cfg()
+        fit = np.sort(np.random.default_rng(0).choice(len(x), min(len(x), REDUCE_FIT_SAMPLE), replace=False))
+        model = umap.UMAP(n_neighbors=cfg.n_neighbors, n_components=cfg.n_components, min_dist=cfg.min_dist,
+                          metric=cfg.metric, n_epochs=cfg.n_epochs or None, random_state=0, n_jobs=1,
+                          force_approximation_algorithm=True).fit(x[fit])
+        rest = np.setdiff1d(np.arange(len(x)), fit)
+        for start in range(0, len(rest), cfg.transform_batch_rows):
+            model.transform(x[rest[start:start + cfg.transform_batch_rows]])
+        return {"fit_sample": REDUCE_FIT_SAMPLE}
+
+
 class Publish:
     @staticmethod
     def load(n, data):
@@ -360,4 +412,4 @@ class Publish:
 
 
 STAGES = {"neighbours": Neighbours, "clustering": Clustering, "lumi_pooling": Pooling, "triplets": Triplets,
-          "density": Density, "naming": Naming, "evaluation": Evaluation, "publish": Publish}
+          "density": Density, "naming": Naming, "evaluation": Evaluation, "publish": Publish, "reduce": Reduce}

@@ -72,3 +72,29 @@ def test_tokenizer_actors_apply_the_models_own_preprocessing(ray_cluster, tmp_pa
 def test_stage_checks_its_input_columns():
     with pytest.raises(schema.SchemaError, match=r"required columns \['row'\] not found"):
         embed_with_ray(pa.table({schema.TEXT: ["a"]}), EmbeddingConfig())
+
+
+def test_hashing_embedder_is_deterministic_unit_length_and_lexical():
+    from llmclust.embedding import make_embedder
+    from llmclust.hashing_embedder import HashingEmbedder
+
+    emb = make_embedder(EmbeddingConfig(model="hashing-64"))
+    assert isinstance(emb, HashingEmbedder) and emb.dim == 64 and resolve_model("hashing-64") == "hashing-64"
+    out = emb.encode(TEXTS + ["top up failed again"])
+    assert out.shape == (6, 64) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(out, HashingEmbedder(64).encode(TEXTS + ["top up failed again"]))  # no state
+    sims = out @ out[-1]
+    assert np.argmax(sims[:5]) == 1  # "top up failed" is the nearest of the five to "top up failed again"
+    assert emb.encode([]).shape == (0, 64)
+    with pytest.raises(ConfigError, match="tokenize_workers=2"):
+        EmbeddingConfig(model="hashing-384", tokenize_workers=2)
+
+
+@pytest.mark.slow
+def test_ray_stage_runs_the_hashing_embedder(ray_cluster):
+    from llmclust.hashing_embedder import HashingEmbedder
+
+    table = pa.table({schema.ROW: pa.array(np.arange(5), pa.int64()), schema.TEXT: TEXTS})
+    out = embed_with_ray(table, EmbeddingConfig(model="hashing-32", batch_size=2, cpus_per_actor=1))
+    np.testing.assert_array_equal(out, HashingEmbedder(32).encode(TEXTS))

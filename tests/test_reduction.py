@@ -9,7 +9,7 @@ from llmclust.reduction import Reducer, ReductionConfig, fit_reducer, fit_transf
 
 @pytest.mark.parametrize("key, value", [
     ("method", "tsne"), ("n_components", 0), ("n_neighbors", 1), ("min_dist", 1.5), ("metric", "hamming"),
-    ("n_epochs", 0), ("fit_sample", 10), ("transform_batch_rows", 0),
+    ("n_epochs", -1), ("fit_sample", 10), ("transform_batch_rows", 0),
 ])
 def test_config_rejects_bad_values(key, value):
     with pytest.raises(ConfigError, match=f"^{key}="):
@@ -84,3 +84,47 @@ def test_reduced_kmeans_recovers_blobs(blobs, reduced):
 
     labels = KMeans(8, random_state=0, n_init=1).fit_predict(reduced[1])
     assert adjusted_rand_score(blobs[1], labels) > 0.9  # a random or collapsed layout scores ~0
+
+
+def test_cuml_is_used_where_installed_with_a_gpu_and_named_when_missing(tmp_path, monkeypatch):
+    """The backend choice and what a cuML-fitted reducer needs when loaded again. cuml and a GPU
+    are faked here (CI has neither): a stand-in class records what the real one is built with."""
+    import types
+
+    import torch
+
+    from llmclust import reduction
+
+    made = {}
+
+    class FakeCumlUMAP:
+        def __init__(self, **kwargs):
+            made.update(kwargs)
+
+        def fit(self, x):
+            self.embedding_ = np.asarray(x, np.float32)[:, :5]
+            return self
+
+        def transform(self, x):
+            return np.asarray(x, np.float32)[:, :5]
+
+    fake = types.ModuleType("cuml")
+    fake.manifold = types.SimpleNamespace(UMAP=FakeCumlUMAP)
+    monkeypatch.setitem(sys.modules, "cuml", fake)
+    monkeypatch.setitem(sys.modules, "cuml.manifold", fake.manifold)
+    monkeypatch.setattr(reduction.importlib.util, "find_spec", lambda name: object() if name == "cuml" else None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    reducer, out = fit_transform(x, ReductionConfig(method="umap", fit_sample=20), seed=3)
+    assert reducer.backend == "cuml" and out.shape == (40, 5)
+    assert made == {"n_neighbors": 15, "n_components": 5, "min_dist": 0.0, "metric": "cosine", "n_epochs": None,
+                    "random_state": 3, "output_type": "numpy"}
+    assert fit_reducer(x, ReductionConfig(method="umap", use_gpu="never"), seed=3).backend == "umap-learn"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert reduction._backend(ReductionConfig(method="umap")) == "umap-learn"  # cuml installed, no GPU here
+
+    reducer.model = None  # what matters below is the metadata: the backend it was fitted with
+    reducer.save(tmp_path / "r")
+    monkeypatch.setitem(sys.modules, "cuml.manifold", None)  # cuml missing where the run is served
+    with pytest.raises(ImportError, match=r"fitted with cuML: it needs cuml .*reduce\.use_gpu=never"):
+        Reducer.load(tmp_path / "r")

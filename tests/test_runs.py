@@ -32,7 +32,7 @@ def test_parts_survive_a_restart_with_the_same_fingerprint(tmp_path):
     PartStore(run.stage("embed", 1)).write(0, 2, rows(0, 2, x=[1, 2]))
     again = PartStore(run.stage("embed", 1))  # a resumed job, stage not finished
     assert again.missing(5, size=2) == [(2, 4), (4, 5)]
-    assert again.intact(5)[0].column("x").to_pylist() == [1, 2]
+    assert again.intact(5) == {0: 2}
     assert len(PartStore(run.stage("embed", 2))) == 0  # other config: parts discarded
 
 

@@ -24,9 +24,11 @@ import pyarrow as pa
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
+from llmclust.hashing_embedder import HashingEmbedder, hashing_dim
 from llmclust.models import resolve_device, resolve_model
 from llmclust.parts import PartStore
 from llmclust.runs import Progress, RunDir, Stage
+from llmclust.vectors import StoredVectors
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,15 @@ class EmbeddingConfig:
         expect(self.gpus_per_actor >= 0, "gpus_per_actor", self.gpus_per_actor, "0 or more")
         expect(self.tokenize_workers >= 0, "tokenize_workers", self.tokenize_workers, "0 or more")
         expect(self.chunk_rows > 0, "chunk_rows", self.chunk_rows, "a positive integer")
+        expect(not (hashing_dim(self.model) and self.tokenize_workers), "tokenize_workers", self.tokenize_workers,
+               f"0 with model={self.model} (the hashing embedder has no tokenizer to run apart)")
+
+
+def make_embedder(cfg: EmbeddingConfig, model_path: str | None = None) -> "SentenceEmbedder | HashingEmbedder":
+    """The embedder ``model_path`` (default ``cfg.model``) names: a sentence-transformers model,
+    or the model-free ``hashing-<dim>`` (:mod:`llmclust.hashing_embedder`)."""
+    dim = hashing_dim(model_path or cfg.model)
+    return HashingEmbedder(dim) if dim else SentenceEmbedder(cfg, model_path)
 
 
 def text_features(model, texts: list[str]) -> dict:
@@ -140,7 +151,7 @@ class EncodeBatch:
 
         if resolve_device(cfg.device, "embedding.device") == "cpu":
             torch.set_num_threads(max(1, int(cfg.cpus_per_actor)))
-        self.embedder = SentenceEmbedder(cfg, model_path)
+        self.embedder = make_embedder(cfg, model_path)
 
     def __call__(self, batch: dict) -> dict:
         if schema.TOKEN_IDS in batch:
@@ -195,50 +206,60 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
     return out
 
 
-def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> np.ndarray:
-    """Embed every row in checkpointed chunks (``parts``); returns the vectors of all rows.
+def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> None:
+    """Embed every row into checkpointed chunks (``parts``), holding one chunk's vectors at a time.
 
     Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output). Intact parts
     of a killed run are reused whatever ``chunk_rows`` it had; only rows no part holds are embedded.
     """
     n = table.num_rows
     progress = Progress("embed", n)
-    vectors = {start: schema.from_fixed_list(part.column(schema.EMBEDDING)) for start, part in parts.intact(n).items()}
-    progress.update(sum(len(v) for v in vectors.values()))
+    progress.update(sum(stop - start for start, stop in parts.intact(n).items()))
     todo = parts.missing(n, cfg.chunk_rows)
     for index, (start, stop) in enumerate(todo):
         t0 = time.time()
-        vectors[start] = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update)
+        vectors = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update)
         parts.write(start, stop, pa.table({
             schema.ROW: pa.array(np.arange(start, stop), pa.int64()),
-            schema.EMBEDDING: schema.to_fixed_list(vectors[start]),
+            schema.EMBEDDING: schema.to_fixed_list(vectors),
         }))
         log.info("embed chunk %d/%d (rows %d-%d) in %.1f s", index + 1, len(todo), start, stop, time.time() - t0)
     parts.check_cover(n)  # the manifest written next vouches for every row
-    return np.concatenate([vectors[start] for start in sorted(vectors)])
 
 
-def _read_vectors(parts: PartStore, n: int) -> np.ndarray:
-    return schema.from_fixed_list(parts.read(n).column(schema.EMBEDDING))
+def _stored(parts: PartStore, n: int) -> StoredVectors:
+    parts.verify(n)
+    return StoredVectors(parts, n, parts.schema().field(schema.EMBEDDING).type.list_size)
 
 
 def embed_stage(run: RunDir, cfg: EmbeddingConfig, table: pa.Table, upstream: Stage, name: str = "embed",
-                model_path: str | None = None) -> tuple[np.ndarray, Stage]:
-    """Embed every text of ``table`` (checkpointed per chunk); ``model_path`` overrides ``cfg.model``."""
+                model_path: str | None = None, lazy: bool = False) -> tuple[np.ndarray | StoredVectors, Stage]:
+    """Embed every text of ``table`` (checkpointed per chunk); ``model_path`` overrides ``cfg.model``.
+
+    ``lazy``: hand back :class:`StoredVectors` (the parts on disk, read a part at a time)
+    instead of one (n, d) array, for callers that stream them (the baseline's reduce and publish).
+    """
     emb_cfg = replace(cfg, model=model_path) if model_path else cfg
     # throughput knobs do not change the vectors, so they do not invalidate the stage
     identity = {"model": emb_cfg.model, "dtype": emb_cfg.dtype, "max_seq_length": emb_cfg.max_seq_length}
     stage = run.stage(name, identity, upstream.fingerprint)
     parts = PartStore(stage)  # the parts are the stage's output: no second copy of the vectors
+
+    def compute() -> StoredVectors:
+        embed_corpus(table, emb_cfg, parts)
+        return _stored(parts, table.num_rows)
+
     vectors = stage.run(
-        lambda: embed_corpus(table, emb_cfg, parts),
-        lambda stage, v: {"rows": len(v), "dim": int(v.shape[1]), "model": emb_cfg.model, "parts": len(parts)},
-        lambda stage: _read_vectors(parts, table.num_rows),
+        compute,
+        lambda stage, v: {"rows": len(v), "dim": v.dim, "model": emb_cfg.model, "parts": len(parts)},
+        lambda stage: _stored(parts, table.num_rows),
     )
-    return vectors, stage
+    return (vectors if lazy else vectors.load()), stage
 
 
-def stored_vectors(stage_dir: Path) -> np.ndarray:
-    """The vectors a finished embed stage holds, e.g. ``<run dir>/embed`` (reports, benchmarks)."""
+def stored_vectors(stage_dir: Path, lazy: bool = False) -> np.ndarray | StoredVectors:
+    """The vectors a finished embed stage holds, e.g. ``<run dir>/embed`` (reports, benchmarks);
+    ``lazy``: left in the parts (read with ``take``/``chunks``)."""
     stage = Stage.finished(stage_dir)
-    return _read_vectors(PartStore(stage, read_only=True), stage.manifest["rows"])
+    vectors = _stored(PartStore(stage, read_only=True), stage.manifest["rows"])
+    return vectors if lazy else vectors.load()

@@ -30,6 +30,8 @@ import shutil
 import time
 from pathlib import Path
 
+from llmclust.hashing_embedder import hashing_dim
+
 log = logging.getLogger(__name__)
 
 EMBEDDED = {
@@ -58,6 +60,8 @@ def resolve_model(name: str) -> str:
         raise ModelNotFound("empty model name; set a local path or 'all-MiniLM-L6-v2' / 'SmolLM2-135M-Instruct'")
     if os.path.exists(name):
         return str(Path(name).resolve())
+    if hashing_dim(name):  # the model-free embedder: nothing to find
+        return name
     key = name.rsplit("/", 1)[-1].lower()
     if key in EMBEDDED:
         module, relative, install = EMBEDDED[key]

@@ -104,14 +104,21 @@ class PartStore:
         self.index[name] = {"start": start, "stop": stop, "sha256": digest}
         self._save()
 
-    def _load(self, name: str) -> pa.Table:
-        """The part's table, or DamagedOutput saying what is wrong with it."""
+    def _check(self, name: str) -> None:
+        """DamagedOutput unless the part's file is there with its recorded checksum."""
         start, stop = self._range(name)
         file = self.path / name
         if not file.exists():
             raise DamagedOutput(f"{name} (rows {start}-{stop}) is missing")
         if sha256_file(file) != self.index[name]["sha256"]:
             raise DamagedOutput(f"{name} (rows {start}-{stop}) does not match its checksum")
+
+    def _load(self, name: str, checksum: bool = True) -> pa.Table:
+        """The part's table, or DamagedOutput saying what is wrong with it."""
+        start, stop = self._range(name)
+        file = self.path / name
+        if checksum:
+            self._check(name)
         try:
             table = pq.read_table(file)
         except (pa.ArrowInvalid, OSError) as err:
@@ -120,8 +127,9 @@ class PartStore:
             raise DamagedOutput(f"{name} does not hold rows {start}-{stop}")
         return table
 
-    def intact(self, n: int) -> dict[int, pa.Table]:
-        """{start: table} of the parts that are sound and lie in ``range(n)`` without overlap.
+    def intact(self, n: int) -> dict[int, int]:
+        """{start: stop} of the parts that are sound and lie in ``range(n)`` without overlap
+        (each is read to check it, one at a time, and not kept).
 
         Every other part is deleted (with a warning naming it and why), so its rows count as
         missing and are computed again.
@@ -132,8 +140,8 @@ class PartStore:
             try:
                 if start < covered or stop > n:
                     raise DamagedOutput(f"{name} (rows {start}-{stop}) overlaps another part or lies beyond row {n}")
-                good[start] = self._load(name)
-                covered = stop
+                self._load(name)
+                good[start] = covered = stop
             except DamagedOutput as err:
                 if self.read_only:
                     raise
@@ -162,10 +170,33 @@ class PartStore:
         if [start for start, _ in ranges] != stops[:-1] or stops[-1] != n:
             raise DamagedOutput(f"the parts in {self.path} do not hold rows 0-{n} exactly once: {ranges}")
 
-    def read(self, n: int) -> pa.Table:
-        """All ``n`` rows in order, each from exactly one intact part; else :class:`DamagedOutput`."""
-        good = self.intact(n)
+    def verify(self, n: int) -> None:
+        """DamagedOutput unless the parts hold rows ``range(n)`` exactly once, each file intact;
+        reads no table (a finished stage handed on as :class:`llmclust.vectors.StoredVectors`)."""
+        self._raise_on_gaps(n)
+        self.check_cover(n)
+        for name in self.index:
+            self._check(name)
+
+    def _raise_on_gaps(self, n: int) -> None:
         gaps = self.missing(n)
         if gaps:
             raise DamagedOutput(f"rows {', '.join(f'{a}-{b}' for a, b in gaps)} are in no intact part")
-        return pa.concat_tables([good[start] for start in sorted(good)])
+
+    def schema(self) -> pa.Schema:
+        """The columns the parts hold (read from the first part's footer)."""
+        first = min(self.index, key=self._range)
+        return pq.read_schema(self.path / first)
+
+    def each_intact(self, n: int):
+        """``(start, table)`` of every part in row order, one loaded at a time, after :meth:`verify`
+        (so the checksums are not computed again per read)."""
+        self.check_cover(n)
+        for name in sorted(self.index, key=self._range):
+            yield self._range(name)[0], self._load(name, checksum=False)
+
+    def read(self, n: int) -> pa.Table:
+        """All ``n`` rows in order, each from exactly one intact part; else :class:`DamagedOutput`."""
+        self.intact(n)
+        self._raise_on_gaps(n)
+        return pa.concat_tables([table for _, table in self.each_intact(n)])

@@ -25,13 +25,14 @@ import pyarrow.parquet as pq
 import yaml
 
 from llmclust import schema
-from llmclust.clustering import KMeansRun, centroids_of
+from llmclust.clustering import CENTROID_CHUNK_ROWS, KMeansRun, centroids_of
 from llmclust.config import to_dict
-from llmclust.runs import RunDir
+from llmclust.runs import RunDir, peak_rss_mb
+from llmclust.vectors import StoredVectors, chunks
 
 
 def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str],
-            embed_vectors: np.ndarray, embedder_path: str, metrics: dict | None,
+            embed_vectors: np.ndarray | StoredVectors, embedder_path: str, metrics: dict | None,
             reducer_path: Path | None = None, **extra) -> np.ndarray:
     """Publish the final assignments, cluster table, config.yaml and result.json (what serving loads).
 
@@ -44,13 +45,15 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
     """
     k = len(names)
     centroids = centroids_of(embed_vectors, best.labels, k)
-    sims = np.einsum("nd,nd->n", embed_vectors, centroids[best.labels])
+    sims = np.empty(len(best.labels), np.float32)
+    for start, block in chunks(embed_vectors, CENTROID_CHUNK_ROWS):  # stored vectors: a part at a time
+        sims[start : start + len(block)] = np.einsum("nd,nd->n", block, centroids[best.labels[start : start + len(block)]])
     name_arr = np.asarray(names, dtype=object)
     staged = run.staging()
     pq.write_table(pa.table({
         schema.ROW: table.column(schema.ROW), schema.ID: table.column(schema.ID), schema.TEXT: table.column(schema.TEXT),
         schema.CLUSTER: pa.array(best.labels, pa.int64()), schema.CLUSTER_NAME: pa.array(name_arr[best.labels].tolist()),
-        schema.SCORE: pa.array(sims.astype(np.float32)),
+        schema.SCORE: pa.array(sims),
     }), staged / "assignments.parquet")
     clusters = {
         schema.CLUSTER: pa.array(np.arange(k), pa.int64()), schema.CLUSTER_NAME: pa.array(list(names)),
@@ -66,7 +69,9 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
         "embedder": _in_run(run, embedder_path), "max_seq_length": cfg.embedding.max_seq_length,
         "reducer": _in_run(run, reducer_path) if reducer_path is not None else None,
         "assignments": "assignments.parquet", "clusters": "clusters.parquet",
-        "rejected": "corpus/rejected.parquet", "metrics": metrics, **extra,
+        "rejected": "corpus/rejected.parquet", "metrics": metrics,
+        "driver_peak_rss_mb": peak_rss_mb(),  # the job's own process (the Ray workers' memory is theirs)
+        **extra,
     }
     run.publish(staged, **result)
     return centroids

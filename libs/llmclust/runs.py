@@ -30,7 +30,9 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,12 @@ class DamagedOutput(RuntimeError):
 
 class RunIncomplete(FileNotFoundError):
     """The folder holds no finished run: no result.json, or files that do not match it."""
+
+
+def peak_rss_mb() -> int:
+    """The peak resident memory of this process so far, in MB (Linux and macOS report other units)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
 
 
 def sha256_file(path: Path) -> str:
@@ -135,6 +143,7 @@ class Stage:
             "rows": int(rows),
             "seconds": round(time.time() - self.started, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "driver_peak_rss_mb": peak_rss_mb(),  # this process's peak so far: which stage raised it
             "outputs": sorted(p.name for p in self.path.iterdir() if p.name != MANIFEST),
             **extra,
         }

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException
 from llmclust import schema
 from llmclust.assigner import Assigner
 from llmclust.config import ConfigError, expect, expect_choice, from_dict
-from llmclust.embedding import EmbeddingConfig, SentenceEmbedder
+from llmclust.embedding import EmbeddingConfig, SentenceEmbedder, make_embedder
 from llmclust.models import ModelNotFound, resolve_model
 from llmclust.runs import RunDir
 from llmclust.serving_http import BodyLimit, error_response
@@ -120,7 +120,7 @@ class LoadedRun:
         embedder_path = find_embedder(cfg.embedder or result["embedder"], run.path)
         emb_cfg = EmbeddingConfig(model=embedder_path, device=cfg.device, batch_size=cfg.encode_batch_size,
                                   max_seq_length=result["max_seq_length"])
-        embedder = SentenceEmbedder(emb_cfg, embedder_path)
+        embedder = make_embedder(emb_cfg, embedder_path)
         assigner = Assigner.from_run(run.path, result)
         assigner.top(embedder.encode(["warm-up"]))  # a reducer's first transform compiles (numba): not in a request
         centroids = assigner.centroids

@@ -25,7 +25,7 @@ from llmclust import schema
 from llmclust.assigner import Assigner
 from llmclust.clustering import KMeansRun, best_run, cluster_stage
 from llmclust.corpus import check_job_inputs, corpus_stage
-from llmclust.embedding import SentenceEmbedder, embed_stage
+from llmclust.embedding import SentenceEmbedder, embed_stage, make_embedder
 from llmclust.evaluation import GroundTruth, evaluate_stage
 from llmclust.job import JobConfig, init_ray
 from llmclust.models import resolve_model
@@ -33,6 +33,7 @@ from llmclust.naming import keyword_names
 from llmclust.publish import publish
 from llmclust.reduction import reduce_stage, reducer_dir
 from llmclust.runs import RunDir, Stage
+from llmclust.vectors import StoredVectors, as_array
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ class Clustered:
 class Representation:
     """What a method hands to clustering: the vectors, and how to embed new texts."""
 
-    vectors: np.ndarray  # (n, d) the space KMeans runs in
+    vectors: np.ndarray | StoredVectors  # (n, d) the space KMeans runs in
     stage: Stage  # the stage that produced them (its fingerprint chains on)
-    embed_vectors: np.ndarray  # (n, d') the final embedder's vectors of the corpus
+    embed_vectors: np.ndarray | StoredVectors  # (n, d') the final embedder's vectors of the corpus
     embedder_path: str  # the final embedder (a fine-tuned one for trained methods)
     n_clusters: int | None = None  # K the method chose (ClusterLLM); None: clustering.n_clusters
     clustered: Clustered | None = None  # the method clustered ``vectors`` already
@@ -107,7 +108,7 @@ class TextClusterer:
         if self.method != "baseline" and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
             # the reference on the same texts with the same K: the untrained embedder's vectors
             # (the stored embed stage when the method made one) through the same clustering
-            base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus)
+            base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
             baseline_metrics = self.cluster(run, base_vectors, base_stage, prefix="baseline_", n_clusters=k).metrics
             baseline_metrics = {**baseline_metrics, "k": k, "embedder": resolve_model(cfg.embedding.model)}
         names = self.name_clusters(run, table, best.labels, k)
@@ -156,23 +157,26 @@ class TextClusterer:
         return self._assigner
 
     # -- shared by methods ---------------------------------------------------------------
-    def cluster(self, run: RunDir, vectors: np.ndarray, upstream: Stage, prefix: str = "",
+    def cluster(self, run: RunDir, vectors: np.ndarray | StoredVectors, upstream: Stage, prefix: str = "",
                 n_clusters: int | None = None) -> Clustered:
         """KMeans over the configured seeds (stage ``<prefix>cluster``), after the reduce stage
         (``<prefix>reduce``, a reducer per seed) when ``reduce.method`` is set, and its evaluation."""
         clustering = self.config.clustering
         if n_clusters is not None:
             clustering = replace(clustering, n_clusters=n_clusters)
-        space, reduce = vectors, None
-        if self.config.reduce.enabled:
+        reduce = None
+        if self.config.reduce.enabled:  # fitted on a sample and transformed part by part
             space, reduce = reduce_stage(run, self.config.reduce, vectors, upstream, clustering.seeds, f"{prefix}reduce")
             upstream = reduce
+        else:  # KMeans needs the whole matrix in this process
+            space = as_array(vectors)
         runs, stage = cluster_stage(run, clustering, space, upstream, f"{prefix}cluster")
         return Clustered(runs, evaluate_stage(run, self._truth, runs, stage, f"{prefix}evaluate"), stage, reduce)
 
     # -- what methods override -----------------------------------------------------------
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
-        vectors, stage = embed_stage(run, self.config.embedding, table, corpus)
+        # left in the stage's parts: reduce and publish stream them, so the driver never holds them all
+        vectors, stage = embed_stage(run, self.config.embedding, table, corpus, lazy=True)
         return Representation(vectors, stage, vectors, resolve_model(self.config.embedding.model))
 
     def name_clusters(self, run: RunDir, table: pa.Table, labels: np.ndarray, k: int) -> list[str]:
@@ -180,5 +184,5 @@ class TextClusterer:
 
     def _embedder(self) -> SentenceEmbedder:
         if getattr(self, "_embedder_cache", None) is None:
-            self._embedder_cache = SentenceEmbedder(self.config.embedding, self.embedder_path_)
+            self._embedder_cache = make_embedder(self.config.embedding, self.embedder_path_)
         return self._embedder_cache

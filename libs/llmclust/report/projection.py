@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from llmclust.embedding import EmbeddingConfig, SentenceEmbedder, stored_vectors
+from llmclust.embedding import EmbeddingConfig, make_embedder, stored_vectors
 from llmclust.models import resolve_model
 from llmclust.runs import DamagedOutput
 from llmclust.serving import find_embedder
@@ -58,11 +58,11 @@ def final_vectors(run_path: Path, result: dict, rows: np.ndarray, texts: list[st
         embed = json.loads(manifest.read_text())
         if embed["rows"] == result["n"] and resolve_model(embed["model"]) == result["embedder"]:
             try:
-                return stored_vectors(run_path / "embed")[rows]
+                return stored_vectors(run_path / "embed", lazy=True).take(rows)
             except DamagedOutput as err:  # the run is still worth a report: its texts are all we need
                 log.warning("report: the embed stage's vectors cannot be read (%s); embedding the texts again", err)
     path = find_embedder(result["embedder"], run_path)
-    return SentenceEmbedder(EmbeddingConfig(max_seq_length=result["max_seq_length"]), path).encode(texts)
+    return make_embedder(EmbeddingConfig(max_seq_length=result["max_seq_length"]), path).encode(texts)
 
 
 def layout(vectors: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
