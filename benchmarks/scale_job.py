@@ -12,7 +12,8 @@ texts/s on these 2 CPU cores, an hour per million texts, and what is measured he
 everything around the model: the driver's memory and the stages after embedding.
 
 The job is ``cluster_jobs/baseline.py --config ray_configs/local.yaml`` (UMAP fitted on
-``--fit-sample`` texts and transformed part by part, KMeans, evaluation, names, publish; no
+``--fit-sample`` texts and transformed part by part, ``reduce.n_epochs: 0`` as gpu.yaml sets it
+for large corpora, KMeans, evaluation, names, publish; no
 report) in its own process, one KMeans/UMAP seed. The driver's peak RSS is the job's own
 ``driver_peak_rss_mb`` (result.json: its ``ru_maxrss``; Ray's workers are other processes),
 and each stage's manifest records the driver's peak when it finished, so the stage that
@@ -59,7 +60,8 @@ def corpus(n: int, data: Path) -> Path:
 def run_job(n: int, data: Path, fit_sample: int, run_dir: Path) -> dict:
     overrides = [f"corpus.path={corpus(n, data)}", "corpus.id_column=id", "evaluation.label_column=topic",
                  "embedding.model=hashing-384", "embedding.batch_size=4096", "embedding.chunk_rows=200000",
-                 f"reduce.fit_sample={fit_sample if n > fit_sample else 0}", f"clustering.n_clusters={K}",
+                 f"reduce.fit_sample={fit_sample if n > fit_sample else 0}", "reduce.n_epochs=0",
+                 f"clustering.n_clusters={K}",
                  "clustering.seeds=[0]", f"run.dir={run_dir}"]
     cmd = [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--config", str(REPO / "ray_configs" / "local.yaml"),
            "--no-report", *overrides]

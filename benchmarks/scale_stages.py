@@ -345,7 +345,7 @@ class Reduce:
     def _cfg():
         from llmclust.reduction import ReductionConfig
 
-        return ReductionConfig(method="umap", fit_sample=REDUCE_FIT_SAMPLE)
+        return ReductionConfig(method="umap", fit_sample=REDUCE_FIT_SAMPLE, n_epochs=0)  # as gpu.yaml at scale
 
     @staticmethod
     def ours(inp, tmp):

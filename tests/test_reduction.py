@@ -117,7 +117,7 @@ def test_cuml_is_used_where_installed_with_a_gpu_and_named_when_missing(tmp_path
     x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
     reducer, out = fit_transform(x, ReductionConfig(method="umap", fit_sample=20), seed=3)
     assert reducer.backend == "cuml" and out.shape == (40, 5)
-    assert made == {"n_neighbors": 15, "n_components": 5, "min_dist": 0.0, "metric": "cosine", "n_epochs": None,
+    assert made == {"n_neighbors": 15, "n_components": 5, "min_dist": 0.0, "metric": "cosine", "n_epochs": 200,
                     "random_state": 3, "output_type": "numpy"}
     assert fit_reducer(x, ReductionConfig(method="umap", use_gpu="never"), seed=3).backend == "umap-learn"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

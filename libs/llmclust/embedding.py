@@ -43,7 +43,7 @@ class EmbeddingConfig:
     cpus_per_actor: float = 2  # torch threads per actor on CPU
     gpus_per_actor: float = 0  # 1 on GPU nodes
     tokenize_workers: int = 0  # 0: tokenise inside the model actor; N: N parallel CPU tasks
-    chunk_rows: int = 200_000  # rows per checkpointed part; bounds driver memory and lost work
+    chunk_rows: int = 100_000  # rows per checkpointed part; bounds driver memory (~4 KB a row) and lost work
 
     def __post_init__(self):
         expect(bool(self.model), "model", self.model, "a local path or 'all-MiniLM-L6-v2'")

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -126,11 +127,15 @@ def resolve_device(device: str, key: str = "device") -> str:
     return device
 
 
+def import_or_explain(module: str, explanation: str):
+    """``importlib.import_module(module)``, or an ImportError that says what needs it and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(explanation) from None
+
+
 def import_faiss():
     """faiss, or an error saying which extra installs it (faiss-cpu and faiss-gpu are alternatives)."""
-    try:
-        import faiss
-    except ImportError:
-        raise ImportError("faiss is not installed: pip install -e '.[cpu]' on CPU machines or "
-                          "'.[gpu]' on GPU machines (never both: they install the same package)") from None
-    return faiss
+    return import_or_explain("faiss", "faiss is not installed: pip install -e '.[cpu]' on CPU machines or "
+                                      "'.[gpu]' on GPU machines (never both: they install the same package)")

@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +45,7 @@ from llmclust.runs import DamagedOutput, Stage, sha256_file, write_json
 log = logging.getLogger(__name__)
 
 INDEX = "index.json"
+ROW_GROUP_ROWS = 32_768  # rows per Parquet row group: what a streaming reader holds at once
 
 
 class PartStore:
@@ -98,7 +100,7 @@ class PartStore:
             raise ValueError(f"part for rows {start}-{stop} holds other rows")
         name = next(name for name in (f"part-{i:05d}.parquet" for i in itertools.count()) if name not in self.index)
         tmp = self.path / (name + ".tmp")
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
         digest = sha256_file(tmp)
         os.replace(tmp, self.path / name)
         self.index[name] = {"start": start, "stop": stop, "sha256": digest}
@@ -194,6 +196,25 @@ class PartStore:
         self.check_cover(n)
         for name in sorted(self.index, key=self._range):
             yield self._range(name)[0], self._load(name, checksum=False)
+
+    def iter_batches(self, n: int, rows: int, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(start, batch)`` of at most ``rows`` rows, in row order, reading a row group at a
+        time (memory bounded by ``rows``, not by the part size), after :meth:`verify`."""
+        self.check_cover(n)
+        for name in sorted(self.index, key=self._range):
+            start, stop = self._range(name)
+            row = start
+            try:
+                for batch in pq.ParquetFile(self.path / name).iter_batches(rows, columns=[schema.ROW, *columns]):
+                    got = batch.column(schema.ROW)
+                    if len(got) == 0 or got[0].as_py() != row or got[len(got) - 1].as_py() != row + len(got) - 1:
+                        raise DamagedOutput(f"{name} does not hold rows {start}-{stop}")
+                    yield row, batch
+                    row += len(got)
+            except (pa.ArrowInvalid, OSError) as err:
+                raise DamagedOutput(f"{name} (rows {start}-{stop}) is unreadable: {err}") from None
+            if row != stop:
+                raise DamagedOutput(f"{name} does not hold rows {start}-{stop}")
 
     def read(self, n: int) -> pa.Table:
         """All ``n`` rows in order, each from exactly one intact part; else :class:`DamagedOutput`."""

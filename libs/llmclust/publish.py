@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 import yaml
 
 from llmclust import schema
-from llmclust.clustering import CENTROID_CHUNK_ROWS, KMeansRun, centroids_of
+from llmclust.clustering import KMeansRun, centroids_of
 from llmclust.config import to_dict
 from llmclust.runs import RunDir, peak_rss_mb
-from llmclust.vectors import StoredVectors, chunks
+from llmclust.vectors import CHUNK_ROWS, StoredVectors, chunks
 
 
 def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str],
@@ -46,7 +46,7 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
     k = len(names)
     centroids = centroids_of(embed_vectors, best.labels, k)
     sims = np.empty(len(best.labels), np.float32)
-    for start, block in chunks(embed_vectors, CENTROID_CHUNK_ROWS):  # stored vectors: a part at a time
+    for start, block in chunks(embed_vectors, CHUNK_ROWS):  # stored vectors: a part at a time
         sims[start : start + len(block)] = np.einsum("nd,nd->n", block, centroids[best.labels[start : start + len(block)]])
     name_arr = np.asarray(names, dtype=object)
     staged = run.staging()

@@ -23,6 +23,8 @@ import numpy as np
 from llmclust import schema
 from llmclust.parts import PartStore
 
+CHUNK_ROWS = 32_768  # rows a streaming reader holds at once (50 MB of 384-d float32)
+
 
 class StoredVectors:
     """(n, d) float32 vectors in a finished stage's parts, read on demand."""
@@ -34,13 +36,11 @@ class StoredVectors:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def chunks(self, size: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-        """``(start, rows)`` blocks in row order: a part each, cut to at most ``size`` rows (0: whole parts)."""
-        for start, table in self.parts.each_intact(len(self)):
-            block = schema.from_fixed_list(table.column(schema.EMBEDDING))
-            step = size or len(block)
-            for offset in range(0, len(block), step):
-                yield start + offset, block[offset : offset + step]
+    def chunks(self, size: int = CHUNK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, rows)`` blocks of at most ``size`` rows in row order, never across a part;
+        only one block (and one Parquet row group) is in memory at a time."""
+        for start, batch in self.parts.iter_batches(len(self), size, [schema.EMBEDDING]):
+            yield start, schema.from_fixed_list(batch.column(schema.EMBEDDING))
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """The given rows, in the order given, reading each part once."""
