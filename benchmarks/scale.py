@@ -16,7 +16,8 @@ process's ``ru_maxrss``: Python, the libraries, the stage's inputs (the vectors:
 and the stage itself. ``input_rss_mb`` is its RSS once the inputs were loaded, before the
 timed work. ``largest_stage_peak_rss_mb_1m`` is the largest of those peaks at the smallest
 N >= 1M. The driver's peak over a whole job is measured by ``benchmarks/scale_job.py``
-(``baseline_job`` and ``driver_peak_rss_mb_1m`` in the same file). ``--inline`` runs everything in this process (the CI smoke run: no per-stage memory
+(``baseline_job`` and ``driver_peak_rss_mb_1m`` in the same file). ``--inline`` runs
+everything in this process (the CI smoke run: no per-stage memory
 figures).
 
 Seconds are wall-clock (and CPU seconds beside them): the machine is shared, so the load
@@ -31,7 +32,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -44,8 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "libs"), str(REPO / "benchmarks")]
 OUT = REPO / "benchmarks" / "results" / "scale.json"
 
+from llmclust.runs import peak_rss_mb  # noqa: E402
 from scale_data import llm_overhead, synthetic  # noqa: E402
-from scale_stages import STAGES  # noqa: E402
+from scale_stages import INDEX_SETTING, STAGES  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -58,7 +59,7 @@ def worker(stage: str, impl: str, n: int, data: Path, ours: dict | None = None) 
     ``ours``: for plain, the figures ours reported in this run (e.g. the index setting it tuned)."""
     inputs = STAGES[stage].load(n, data)
     if ours:
-        inputs["ours"] = {k: v for k, v in ours.items() if k in ("index", "ef_search", "nprobe")}
+        inputs["ours"] = {k: v for k, v in ours.items() if k in INDEX_SETTING}
     loaded = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     extra = getattr(STAGES[stage], impl)(inputs, Path(tempfile.mkdtemp(prefix=f"scale_{stage}_")))
@@ -67,7 +68,7 @@ def worker(stage: str, impl: str, n: int, data: Path, ours: dict | None = None) 
     if impl == "ours" and hasattr(STAGES[stage], "report"):  # checks of the result, not timed
         extra.update(STAGES[stage].report(inputs))
     return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "input_rss_mb": round(loaded),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra}
+            "peak_rss_mb": peak_rss_mb(), **extra}
 
 
 def dispatch(stage: str, impl: str, n: int, data: Path, ours: dict | None = None) -> dict:

@@ -24,6 +24,7 @@ K, SEEDS = 100, [0, 1, 2, 3, 4]  # clusters and KMeans seeds (the cluster stage'
 DENSITY_RUNS, CANDIDATES = 10, 2  # co-training density: KMeans runs, interpretations per text (see README)
 PLAIN_POOL_ROWS = 16_384  # the plain text-level pooling is timed on this many rows and scaled to n
 FULL_SEARCH_MAX, SAMPLED_QUERIES = 100_000, 20_000  # neighbours: above this, search a sample (see Neighbours)
+INDEX_SETTING = ("index", "ef_search", "nprobe")  # what plain neighbours copies from ours (the tuned setting)
 REDUCE_FIT_SAMPLE = 20_000  # reduce: UMAP fitted on this many rows, the rest transformed
 
 
@@ -55,7 +56,7 @@ class Neighbours:
             run, up = run_dir(tmp)
             ids, _, stage = neighbours_stage(run, cfg, x, up)
             inp["ids"], inp["rows"] = ids, np.arange(len(x))
-            return {k: stage.manifest[k] for k in ("index", "ef_search", "nprobe") if k in stage.manifest} | {
+            return {k: stage.manifest[k] for k in INDEX_SETTING if k in stage.manifest} | {
                 "tuned_recall_at_10": stage.manifest.get("recall_at_k")}
         t0 = time.perf_counter()
         index = tune_recall(build_index(x, cfg), x, None, cfg)

@@ -227,8 +227,11 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> Non
     parts.check_cover(n)  # the manifest written next vouches for every row
 
 
-def _stored(parts: PartStore, n: int) -> StoredVectors:
-    parts.verify(n)
+def _stored(parts: PartStore, n: int, verify: bool = True) -> StoredVectors:
+    """The parts as vectors; ``verify``: check every part's checksum first (a finished stage read
+    back; parts just written and checked by :func:`embed_corpus` need not be hashed again)."""
+    if verify:
+        parts.verify(n)
     return StoredVectors(parts, n, parts.schema().field(schema.EMBEDDING).type.list_size)
 
 
@@ -247,7 +250,7 @@ def embed_stage(run: RunDir, cfg: EmbeddingConfig, table: pa.Table, upstream: St
 
     def compute() -> StoredVectors:
         embed_corpus(table, emb_cfg, parts)
-        return _stored(parts, table.num_rows)
+        return _stored(parts, table.num_rows, verify=False)
 
     vectors = stage.run(
         compute,

@@ -115,12 +115,11 @@ class PartStore:
         if sha256_file(file) != self.index[name]["sha256"]:
             raise DamagedOutput(f"{name} (rows {start}-{stop}) does not match its checksum")
 
-    def _load(self, name: str, checksum: bool = True) -> pa.Table:
+    def _load(self, name: str) -> pa.Table:
         """The part's table, or DamagedOutput saying what is wrong with it."""
         start, stop = self._range(name)
         file = self.path / name
-        if checksum:
-            self._check(name)
+        self._check(name)
         try:
             table = pq.read_table(file)
         except (pa.ArrowInvalid, OSError) as err:
@@ -190,22 +189,17 @@ class PartStore:
         first = min(self.index, key=self._range)
         return pq.read_schema(self.path / first)
 
-    def each_intact(self, n: int):
-        """``(start, table)`` of every part in row order, one loaded at a time, after :meth:`verify`
-        (so the checksums are not computed again per read)."""
-        self.check_cover(n)
-        for name in sorted(self.index, key=self._range):
-            yield self._range(name)[0], self._load(name, checksum=False)
-
-    def iter_batches(self, n: int, rows: int, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
-        """``(start, batch)`` of at most ``rows`` rows, in row order, reading a row group at a
-        time (memory bounded by ``rows``, not by the part size), after :meth:`verify`."""
+    def iter_batches(self, n: int, rows: int, columns: list[str] | None = None) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(start, batch)`` of at most ``rows`` rows (``columns``, or all), in row order, reading
+        a row group at a time (memory bounded by ``rows``, not by the part size), after
+        :meth:`verify` or :meth:`intact` (the checksums are not computed again per read)."""
         self.check_cover(n)
         for name in sorted(self.index, key=self._range):
             start, stop = self._range(name)
             row = start
+            wanted = None if columns is None else [schema.ROW, *columns]
             try:
-                for batch in pq.ParquetFile(self.path / name).iter_batches(rows, columns=[schema.ROW, *columns]):
+                for batch in pq.ParquetFile(self.path / name).iter_batches(rows, columns=wanted):
                     got = batch.column(schema.ROW)
                     if len(got) == 0 or got[0].as_py() != row or got[len(got) - 1].as_py() != row + len(got) - 1:
                         raise DamagedOutput(f"{name} does not hold rows {start}-{stop}")
@@ -220,4 +214,4 @@ class PartStore:
         """All ``n`` rows in order, each from exactly one intact part; else :class:`DamagedOutput`."""
         self.intact(n)
         self._raise_on_gaps(n)
-        return pa.concat_tables([table for _, table in self.each_intact(n)])
+        return pa.Table.from_batches([batch for _, batch in self.iter_batches(n, ROW_GROUP_ROWS)])
