@@ -10,8 +10,9 @@ query. With cells of a fixed size a query costs the same at any n, and on CPU th
 nearest a query are found through an HNSW graph over the cell centres (log n), so the
 search grows about linearly; the cells are scanned as contiguous memory.
 benchmarks/results/scale.json measures it at 100k-1M against plain faiss. ``hnsw``, a graph
-over all rows, is there for query-heavy use; on these 2 cores its random memory access made
-it 2.5x slower than ``ivf`` at 1M rows. On a GPU the cell centres are scanned exactly (faiss
+over all rows, is there for query-heavy use; ``auto`` does not pick it because in an
+exploratory run at 1M rows on 2 CPU cores (not one of the repository's benchmarks) its random
+memory access made it slower than ``ivf`` and grow faster with n. On a GPU the cell centres are scanned exactly (faiss
 has no GPU HNSW).
 
 An approximate index is tuned to ``target_recall``: on ``recall_sample`` queries its top k
@@ -200,9 +201,9 @@ def search(index: Index, queries: np.ndarray, k: int, rows: np.ndarray | None,
     row is not among their hits are searched again with a 4x wider setting (up to ``limit``),
     twice at most.
 
-    A graph search that misses the query itself has not reached its neighbourhood (HNSW on
-    tight topics: ~3 % of rows at 100k synthetic vectors); those rows are nearly all of the
-    lost recall (0.969 -> 0.995 there), and re-searching them costs a few per cent.
+    A search that misses the query itself has not reached its neighbourhood (a few per cent of
+    rows on tight topics); those rows carry most of the lost recall, and re-searching them
+    costs little. The recall the stage reaches is measured against exact search and recorded.
     """
     sims, ids = index.search(queries, k)
     if rows is None or not index.setting:  # exact search has nothing to widen
