@@ -24,11 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "libs"))
 
 import pyarrow.parquet as pq  # noqa: E402
-
-from llmclust.cli import setup_logging  # noqa: E402
+from llmclust.cli.console import setup_logging  # noqa: E402
 from llmclust.config import to_dict  # noqa: E402
-from llmclust.job import load_job_config  # noqa: E402
 from llmclust.methods import KMeansClusterer  # noqa: E402
+from llmclust.methods.job import load_job_config  # noqa: E402
 
 PAPER = {"acc": 61.27, "nmi": 79.08}
 

@@ -29,17 +29,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import yaml
-
 from llmclust import schema
-from llmclust.cli import setup_logging
-from llmclust.corpus import load_corpus
-from llmclust.evaluation import read_ground_truth
-from llmclust.job import init_ray, load_job_config
-from llmclust.methods.clusterllm.judges import LLMJudge, OracleJudge
+from llmclust.cli.console import setup_logging
 from llmclust.methods import ClusterLLMClusterer, KMeansClusterer
+from llmclust.methods.clusterllm import columns as clusterllm_columns
+from llmclust.methods.clusterllm.judges import LLMJudge, OracleJudge
 from llmclust.methods.clusterllm.stages import granularity_stage
-from llmclust.embedding import stored_vectors
-from llmclust.runs import RunDir, Stage
+from llmclust.methods.job import load_job_config
+from llmclust.pipeline.corpus import load_corpus
+from llmclust.pipeline.embedding import stored_vectors
+from llmclust.pipeline.evaluation import read_ground_truth
+from llmclust.ray_session import init_ray
+from llmclust.store.runs import RunDir, Stage
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = ["baseline", "oracle", "llm"]
@@ -72,10 +73,10 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
     part = "llm" if (root / "llm" / "judge_iter1" / "choices.parquet").exists() else "oracle"
     vectors = stored_vectors(root / part / "embed")
     table = pq.read_table(root / part / "judge_iter1" / "choices.parquet")
-    rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
+    rows = np.stack([table.column(c).to_numpy() for c in (clusterllm_columns.ANCHOR, clusterllm_columns.CHOICE_1, clusterllm_columns.CHOICE_2)], 1)
     truth = OracleJudge(labels).triplets(rows).choices()
     has_truth = truth > 0
-    llm = table.column(schema.CHOICE).to_numpy() if part == "llm" else None
+    llm = table.column(clusterllm_columns.CHOICE).to_numpy() if part == "llm" else None
     sims = np.einsum("nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 1]]) - np.einsum(
         "nd,nd->n", vectors[rows[:, 0]], vectors[rows[:, 2]])
     embedder = np.where(sims >= 0, 1, 2)

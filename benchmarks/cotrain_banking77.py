@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-
 from llmclust import schema
-from llmclust.cli import setup_logging
+from llmclust.cli.console import setup_logging
 from llmclust.config import to_dict
-from llmclust.job import load_job_config
 from llmclust.methods import CoTrainClusterer, KMeansClusterer
+from llmclust.methods.cotrain import columns as cotrain_columns
+from llmclust.methods.job import load_job_config
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CSV = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
@@ -52,8 +52,8 @@ def _greedy(run: Path, t: int) -> list[str] | None:
     path = run / f"iter{t}_interpretations" / "candidates.parquet"
     if not path.exists():
         return None
-    table = pq.read_table(path, columns=[schema.CANDIDATE, schema.RESPONSE]).to_pydict()
-    return [r for c, r in zip(table[schema.CANDIDATE], table[schema.RESPONSE]) if c == 0]
+    table = pq.read_table(path, columns=[cotrain_columns.CANDIDATE, schema.RESPONSE]).to_pydict()
+    return [r for c, r in zip(table[cotrain_columns.CANDIDATE], table[schema.RESPONSE]) if c == 0]
 
 
 def greedy_changed(run: Path, t: int) -> float | None:

@@ -27,10 +27,12 @@ sys.path.insert(0, str(REPO / "libs"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from llmclust import schema  # noqa: E402
-from llmclust.corpus import CorpusConfig, load_corpus  # noqa: E402
-from llmclust.embedding import EmbeddingConfig, embed_with_ray  # noqa: E402
-from llmclust.models import resolve_device  # noqa: E402
-from llmclust.models import resolve_model  # noqa: E402
+from llmclust.models import (
+    resolve_device,  # noqa: E402
+    resolve_model,  # noqa: E402
+)
+from llmclust.pipeline.corpus import CorpusConfig, load_corpus  # noqa: E402
+from llmclust.pipeline.embedding import EmbeddingConfig, embed_with_ray  # noqa: E402
 
 
 def load_texts(path: str, n: int) -> list[str]:

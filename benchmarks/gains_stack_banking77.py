@@ -45,16 +45,19 @@ sys.path.insert(0, str(REPO / "libs"))
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
-
 from llmclust import schema  # noqa: E402
-from llmclust.clustering import cluster_over_seeds  # noqa: E402
-from llmclust.corpus import load_corpus  # noqa: E402
-from llmclust.embedding import stored_vectors  # noqa: E402
-from llmclust.evaluation import read_ground_truth, scores, summarize  # noqa: E402
-from llmclust.job import load_job_config  # noqa: E402
-from llmclust.methods.clusterllm.granularity import build_hierarchy, choose_k, sample_pairs  # noqa: E402
+from llmclust.methods.clusterllm.granularity import (  # noqa: E402
+    build_hierarchy,
+    choose_k,
+    sample_pairs,
+)
 from llmclust.methods.clusterllm.triplets import sample_triplets  # noqa: E402
-from llmclust.reduction import fit_transform  # noqa: E402
+from llmclust.methods.job import load_job_config  # noqa: E402
+from llmclust.pipeline.clustering import cluster_over_seeds  # noqa: E402
+from llmclust.pipeline.corpus import load_corpus  # noqa: E402
+from llmclust.pipeline.embedding import stored_vectors  # noqa: E402
+from llmclust.pipeline.evaluation import read_ground_truth, scores, summarize  # noqa: E402
+from llmclust.pipeline.reduction import fit_transform  # noqa: E402
 
 PARTS = ["clusterllm", "lumi", "sampling"]
 VARIANTS = {"raw": "none", "reduced": "umap"}  # variant -> reduce.method

@@ -8,7 +8,7 @@ reused), merged into --out:
 
 * ``baseline``: all-MiniLM-L6-v2 + (UMAP) + KMeans on the full Banking77 test set (3080 texts);
 * ``lumi``, ``clusterllm``: the method with the configured LLM (SmolLM2-135M-Instruct) on the
-  same texts, with the LLM-signal audit (:mod:`llmclust.audit`) deciding the LLM's weight;
+  same texts, with the LLM-signal audit (:mod:`llmclust.llm.audit`) deciding the LLM's weight;
 * ``cotrain``: co-training on a stratified subset (``--cotrain-intents`` x ``--cotrain-per-intent``
   texts; on 2 CPU cores the full set's interpretations alone take hours), beside the
   baseline on the same subset;
@@ -31,16 +31,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-
-from llmclust import schema
-from llmclust.audit import AuditConfig, audit_votes
-from llmclust.cli import setup_logging
-from llmclust.embedding import EmbeddingConfig, SentenceEmbedder, stored_vectors
-from llmclust.job import init_ray, load_job_config
+from llmclust.cli.console import setup_logging
+from llmclust.llm.audit import AuditConfig, audit_votes
 from llmclust.llm.two_views import Votes
-from llmclust.methods import ClusterLLMClusterer, CoTrainClusterer, KMeansClusterer, LumiClusterer
+from llmclust.methods import (
+    ClusterLLMClusterer,
+    CoTrainClusterer,
+    KMeansClusterer,
+    LumiClusterer,
+)
+from llmclust.methods.clusterllm import columns as clusterllm_columns
 from llmclust.methods.clusterllm.judges import OracleJudge
 from llmclust.methods.clusterllm.stages import embedder_preference
+from llmclust.methods.job import load_job_config
+from llmclust.pipeline.embedders import SentenceEmbedder
+from llmclust.pipeline.embedding import EmbeddingConfig, stored_vectors
+from llmclust.ray_session import init_ray
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = ["baseline", "lumi", "clusterllm", "cotrain", "oracle_audit"]
@@ -83,8 +89,8 @@ def summary(run_dir: Path) -> dict | None:
 def clusterllm_triplets(root: Path, labels: np.ndarray):
     """Iteration-1 triplets of the ClusterLLM run, the judge's votes and the base embedder's vectors."""
     table = pq.read_table(root / "clusterllm" / "judge_iter1" / "choices.parquet")
-    rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
-    votes = Votes(table.column(schema.P_FIRST).to_numpy(), table.column(schema.CONSISTENT).to_numpy(zero_copy_only=False))
+    rows = np.stack([table.column(c).to_numpy() for c in (clusterllm_columns.ANCHOR, clusterllm_columns.CHOICE_1, clusterllm_columns.CHOICE_2)], 1)
+    votes = Votes(table.column(clusterllm_columns.P_FIRST).to_numpy(), table.column(clusterllm_columns.CONSISTENT).to_numpy(zero_copy_only=False))
     return rows, votes, stored_vectors(root / "clusterllm" / "embed")
 
 
@@ -109,7 +115,7 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
 
 def oracle_audit(root: Path, labels: np.ndarray, texts: list[str], device: str) -> dict:
     """The audit on ground-truth answers: ClusterLLM's triplets, and intent names as LUMI labels."""
-    from llmclust.audit import description_preference, description_questions
+    from llmclust.llm.audit import description_preference, description_questions
 
     cfg = AuditConfig()
     rows, _, vectors = clusterllm_triplets(root, labels)

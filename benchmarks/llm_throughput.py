@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from llmclust.llm import LLMConfig, SamplingParams, make_backend
-from llmclust.llm.prompts import context_block, render
+from llmclust.llm.prompts import context_block
+from llmclust.methods.lumi.prompts import LUMI_PROMPTS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
@@ -28,14 +29,14 @@ DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
 
 def prompts(count: int, context: int, data: Path) -> list:
     texts = [row["text"] for row in csv.DictReader(data.open())]
-    return [render("lumi_label", "intent: banking customer purpose", text=texts[i % len(texts)],
+    return [LUMI_PROMPTS.render("lumi_label", "intent: banking customer purpose", text=texts[i % len(texts)],
                    context=context_block(texts[i + 1 : i + 1 + context], 100)) for i in range(count)]
 
 
 def triplet_rates(backend, count: int, batch: int, data: Path) -> list[dict]:
     """Triplets/s: generated answers vs log-probability answers (both orders) per formulation."""
     from llmclust.methods.clusterllm.config import TRIPLET_QUESTIONS
-    from llmclust.methods.clusterllm.judges import triplet_chat
+    from llmclust.methods.clusterllm.prompts import triplet_chat
     from llmclust.methods.clusterllm.questions import triplet_views
 
     texts = [row["text"] for row in csv.DictReader(data.open())]

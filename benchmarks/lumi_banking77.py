@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-
 from llmclust import schema
-from llmclust.cli import setup_logging
-from llmclust.clustering import cluster_over_seeds
-from llmclust.evaluation import read_ground_truth, scores, summarize
-from llmclust.job import load_job_config
+from llmclust.cli.console import setup_logging
 from llmclust.methods import LumiClusterer
-from llmclust.embedding import stored_vectors
+from llmclust.methods.job import load_job_config
+from llmclust.methods.lumi import columns as lumi_columns
+from llmclust.pipeline.clustering import cluster_over_seeds
+from llmclust.pipeline.embedding import stored_vectors
+from llmclust.pipeline.evaluation import read_ground_truth, scores, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
@@ -78,7 +78,7 @@ def label_quality(run_dir: Path, truth: np.ndarray) -> dict:
     from sklearn.metrics import normalized_mutual_info_score
 
     table = pq.read_table(run_dir / "lumi_pool" / "pseudo_labels.parquet").to_pydict()
-    first = table[schema.PSEUDO_LABEL]
+    first = table[lumi_columns.PSEUDO_LABEL]
     purity = sum(Counter(l for l, t in zip(first, truth) if t == c).most_common(1)[0][1] for c in set(truth)) / len(truth)
     picks = np.random.default_rng(0).choice(len(first), size=min(EXAMPLES, len(first)), replace=False)
     return {
@@ -86,7 +86,7 @@ def label_quality(run_dir: Path, truth: np.ndarray) -> dict:
         "initial_label_nmi_vs_truth": round(100 * normalized_mutual_info_score(truth, first), 2),
         "class_majority_label_share": round(100 * purity, 2),
         "examples": [{"text": table[schema.TEXT][i], "intent": str(truth[i]), "pseudo_label": first[i],
-                      "pseudo_labels": table[schema.PSEUDO_LABELS][i]} for i in picks],
+                      "pseudo_labels": table[lumi_columns.PSEUDO_LABELS][i]} for i in picks],
     }
 
 
@@ -96,10 +96,14 @@ def oracle_label_sweep(run_dir: Path, truth: np.ndarray, vectors: np.ndarray, cf
     For a random share of the texts the LLM's label set is replaced by the true intent's name
     ("card arrival"); the others keep SmolLM2's labels. The pooling and KMeans are LUMI's own.
     """
-    from llmclust.embedding import SentenceEmbedder
-    from llmclust.methods.lumi.pooling import incidence, label_level_pool, text_level_pool
+    from llmclust.methods.lumi.pooling import (
+        incidence,
+        label_level_pool,
+        text_level_pool,
+    )
+    from llmclust.pipeline.embedders import SentenceEmbedder
 
-    llm_sets = pq.read_table(run_dir / "lumi_pool" / "pseudo_labels.parquet").column(schema.PSEUDO_LABELS).to_pylist()
+    llm_sets = pq.read_table(run_dir / "lumi_pool" / "pseudo_labels.parquet").column(lumi_columns.PSEUDO_LABELS).to_pylist()
     intent_names = [str(t).replace("_", " ") for t in truth]
     names = sorted({l for s in llm_sets for l in s} | set(intent_names))
     lookup = {name: i for i, name in enumerate(names)}

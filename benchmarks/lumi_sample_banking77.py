@@ -13,7 +13,7 @@ text pooling and KMeans (K = 77, 5 seeds) are LUMI's own; the multi-label step i
 copied, names their intent.
 
 ``--reduce umap`` clusters every space (the baseline's and the pooled ones) after the
-reduce stage's UMAP (llmclust.reduction, the local config's settings, reducer seed = KMeans
+reduce stage's UMAP (llmclust.pipeline.reduction, the local config's settings, reducer seed = KMeans
 seed), as a LUMI job with ``reduce.method: umap`` does; the default, ``none``, clusters the
 raw vectors.
 """
@@ -32,14 +32,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "libs"))
 
-from llmclust.clustering import ClusteringConfig, cluster_over_seeds  # noqa: E402
-from llmclust.embedding import EmbeddingConfig, SentenceEmbedder  # noqa: E402
-from llmclust.evaluation import scores, summarize  # noqa: E402
 from llmclust.methods.lumi.config import LumiConfig  # noqa: E402
 from llmclust.methods.lumi.pooling import incidence, label_level_pool, text_level_pool  # noqa: E402
 from llmclust.methods.lumi.stages import representatives  # noqa: E402
-from llmclust.neighbours import NeighboursConfig  # noqa: E402
-from llmclust.reduction import ReductionConfig, fit_transform  # noqa: E402
+from llmclust.pipeline.clustering import ClusteringConfig, cluster_over_seeds  # noqa: E402
+from llmclust.pipeline.embedders import SentenceEmbedder
+from llmclust.pipeline.embedding import EmbeddingConfig  # noqa: E402
+from llmclust.pipeline.evaluation import scores, summarize  # noqa: E402
+from llmclust.pipeline.neighbours import NeighboursConfig  # noqa: E402
+from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
 OUT = REPO / "benchmarks" / "results" / "lumi_sample_banking77.json"

@@ -6,7 +6,7 @@
 Embeds the texts once (all-MiniLM-L6-v2, CPU), then over seeds 0..4:
 
 * ``baseline``: KMeans(k) on the 384-d vectors;
-* ``reduced``: llmclust.reduction (seed s) then KMeans (seed s);
+* ``reduced``: llmclust.pipeline.reduction (seed s) then KMeans (seed s);
 * ``bertopic_kmeans``: BERTopic with its default UMAP (random_state s) and KMeans(k, seed s);
 * ``bertopic_default``: BERTopic with its default UMAP (random_state s) and HDBSCAN, whose
   outliers (topic -1) are scored as one more cluster.
@@ -35,11 +35,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from llmclust.clustering import ClusteringConfig, cluster_over_seeds  # noqa: E402
-from llmclust.embedding import EmbeddingConfig, SentenceEmbedder  # noqa: E402
-from llmclust.evaluation import scores, summarize  # noqa: E402
-from llmclust.reduction import ReductionConfig, fit_transform  # noqa: E402
+from llmclust.pipeline.clustering import ClusteringConfig, cluster_over_seeds  # noqa: E402
+from llmclust.pipeline.embedders import SentenceEmbedder
+from llmclust.pipeline.embedding import EmbeddingConfig  # noqa: E402
+from llmclust.pipeline.evaluation import scores, summarize  # noqa: E402
+from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
 
 
 def bertopic_umap(seed: int):

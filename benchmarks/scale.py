@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "libs"), str(REPO / "benchmarks")]
 OUT = REPO / "benchmarks" / "results" / "scale.json"
 
-from llmclust.runs import peak_rss_mb  # noqa: E402
+from llmclust.store.runs import peak_rss_mb  # noqa: E402
 from scale_data import llm_overhead, synthetic  # noqa: E402
 from scale_stages import INDEX_SETTING, STAGES  # noqa: E402
 

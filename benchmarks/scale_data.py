@@ -75,7 +75,7 @@ def texts_of(topic: np.ndarray) -> list[str]:
 
 
 def run_dir(tmp: Path):
-    from llmclust.runs import RunDir
+    from llmclust.store.runs import RunDir
 
     run = RunDir(tmp)
     up = run.stage("input", "synthetic")
@@ -117,14 +117,14 @@ def llm_overhead(n: int) -> dict:
     """Per-prompt cost of ``generate_stage`` with an instant backend: cold (nothing cached), cached
     (a new stage whose every prompt is in the response cache) and finished (the stage reused)."""
     from llmclust.llm import LLMConfig, SamplingParams, generate_stage
-    from llmclust.llm.prompts import render
+    from llmclust.methods.lumi.prompts import LUMI_PROMPTS
 
     texts = texts_of(np.arange(n) % max(2, n // TOPIC_SIZE))
-    chats = [render("lumi_label", "intent: banking customer purpose", text=f"{t} {i}") for i, t in enumerate(texts)]
+    chats = [LUMI_PROMPTS.render("lumi_label", "intent: banking customer purpose", text=f"{t} {i}") for i, t in enumerate(texts)]
     run, up = run_dir(Path(tempfile.mkdtemp(prefix="scale_llm_")))
     cfg, out = LLMConfig(num_actors=0, batch_size=32), {"prompts": n, "batch_size": 32, "parse": None}
     # a stage of 64 other prompts first: the modules a first stage imports are not a per-prompt cost
-    generate_stage(run, "warm_up", [render("lumi_label", "intent", text=f"warm {i}") for i in range(64)],
+    generate_stage(run, "warm_up", [LUMI_PROMPTS.render("lumi_label", "intent", text=f"warm {i}") for i in range(64)],
                    SamplingParams(max_tokens=12), cfg, up, backend=InstantBackend())
     for what, name in [("cold", "first"), ("cached", "second"), ("finished", "second")]:
         t0, c0 = time.perf_counter(), time.process_time()

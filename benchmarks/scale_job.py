@@ -6,7 +6,7 @@
 Corpus: synthetic texts (``scale_data.texts_of``: six words, three of them from the text's
 topic of ~1000 texts) with the topic as the label column, in one Parquet file.
 
-Embedding: the model-free ``hashing-384`` embedder (:mod:`llmclust.hashing_embedder`) behind
+Embedding: the model-free ``hashing-384`` embedder (:mod:`llmclust.pipeline.hashing_embedder`) behind
 the same embed stage (Ray Data actors, checkpointed parts). all-MiniLM-L6-v2 embeds ~300
 texts/s on these 2 CPU cores, an hour per million texts, and what is measured here is
 everything around the model: the driver's memory and the stages after embedding.

@@ -17,8 +17,16 @@ import json
 import time
 
 import numpy as np
-
-from scale_data import D, cluster_labels, label_sets, normalize, run_dir, texts_of, topics, vectors
+from scale_data import (
+    D,
+    cluster_labels,
+    label_sets,
+    normalize,
+    run_dir,
+    texts_of,
+    topics,
+    vectors,
+)
 
 K, SEEDS = 100, [0, 1, 2, 3, 4]  # clusters and KMeans seeds (the cluster stage's defaults)
 DENSITY_RUNS, CANDIDATES = 10, 2  # co-training density: KMeans runs, interpretations per text (see README)
@@ -47,8 +55,15 @@ class Neighbours:
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.neighbours import (NeighboursConfig, _drop_self, _limit, build_index, neighbours_stage, search,
-                                         tune_recall)
+        from llmclust.pipeline.neighbours import (
+            NeighboursConfig,
+            _drop_self,
+            _limit,
+            build_index,
+            neighbours_stage,
+            search,
+            tune_recall,
+        )
 
         x, cfg = inp["x"], NeighboursConfig(k=10)
         rows = Neighbours._sampled(len(x))
@@ -76,7 +91,7 @@ class Neighbours:
         """faiss as a user calls it: the same index kind and parameters, no tuning (the setting
         ours reached is read from its figures in the same run, else ours' defaults)."""
         import faiss
-        from llmclust.neighbours import NeighboursConfig, index_kind
+        from llmclust.pipeline.neighbours import NeighboursConfig, index_kind
 
         x, cfg = inp["x"], NeighboursConfig(k=10)
         n, rows = len(x), Neighbours._sampled(len(x))
@@ -124,7 +139,7 @@ class Clustering:
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.clustering import ClusteringConfig, cluster_stage
+        from llmclust.pipeline.clustering import ClusteringConfig, cluster_stage
 
         run, up = run_dir(tmp)
         cfg = ClusteringConfig(n_clusters=K, seeds=SEEDS)
@@ -134,8 +149,8 @@ class Clustering:
     @staticmethod
     def plain(inp, tmp):
         import faiss
+        from llmclust.pipeline.clustering import ClusteringConfig
         from sklearn.cluster import KMeans
-        from llmclust.clustering import ClusteringConfig
 
         x, algorithm = inp["x"], ClusteringConfig().resolved_algorithm(len(inp["x"]))
         for seed in SEEDS:
@@ -158,7 +173,11 @@ class Pooling:
     @staticmethod
     def ours(inp, tmp):
         from llmclust.methods.lumi.config import LumiConfig
-        from llmclust.methods.lumi.pooling import incidence, label_level_pool, text_level_pool
+        from llmclust.methods.lumi.pooling import (
+            incidence,
+            label_level_pool,
+            text_level_pool,
+        )
 
         cfg = LumiConfig()
         S = incidence(inp["sets"], inp["n_labels"])
@@ -173,7 +192,11 @@ class Pooling:
         posting cap is the project's own (``_cap_postings``)."""
         import scipy.sparse as sp
         from llmclust.methods.lumi.config import LumiConfig
-        from llmclust.methods.lumi.pooling import _cap_postings, incidence, label_level_pool
+        from llmclust.methods.lumi.pooling import (
+            _cap_postings,
+            incidence,
+            label_level_pool,
+        )
 
         cfg, t0 = LumiConfig(), time.perf_counter()
         top = cfg.text_pool_top_m
@@ -271,7 +294,7 @@ class Naming:
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.naming import keyword_names
+        from llmclust.pipeline.naming import keyword_names
 
         keyword_names(inp["texts"], inp["labels"], K)
         return {}
@@ -305,9 +328,13 @@ class Evaluation:
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.clustering import KMeansRun
-        from llmclust.corpus import CorpusConfig
-        from llmclust.evaluation import EvaluationConfig, GroundTruth, evaluate_stage
+        from llmclust.pipeline.clustering import KMeansRun
+        from llmclust.pipeline.corpus import CorpusConfig
+        from llmclust.pipeline.evaluation import (
+            EvaluationConfig,
+            GroundTruth,
+            evaluate_stage,
+        )
 
         run, up = run_dir(tmp)
         truth = GroundTruth(EvaluationConfig(label_column="category", labels_path=str(inp["path"])), CorpusConfig(), inp["ids"])
@@ -344,13 +371,13 @@ class Reduce:
 
     @staticmethod
     def _cfg():
-        from llmclust.reduction import ReductionConfig
+        from llmclust.pipeline.reduction import ReductionConfig
 
         return ReductionConfig(method="umap", fit_sample=REDUCE_FIT_SAMPLE, n_epochs=0)  # as gpu.yaml at scale
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.reduction import reduce_stage
+        from llmclust.pipeline.reduction import reduce_stage
 
         run, up = run_dir(tmp)
         reduce_stage(run, Reduce._cfg(), inp["x"], up, [0])
@@ -376,8 +403,8 @@ class Publish:
     def load(n, data):
         import pyarrow as pa
         from llmclust import schema
-        from llmclust.clustering import KMeansRun
-        from llmclust.job import JobConfig
+        from llmclust.methods.job import JobConfig
+        from llmclust.pipeline.clustering import KMeansRun
 
         topic = topics(n, data)
         table = pa.table({schema.ROW: pa.array(np.arange(n)), schema.ID: pa.array([str(i) for i in range(n)]),
@@ -388,7 +415,7 @@ class Publish:
 
     @staticmethod
     def ours(inp, tmp):
-        from llmclust.publish import publish
+        from llmclust.pipeline.publish import publish
 
         run, _ = run_dir(tmp)
         publish(run, inp["cfg"], inp["table"], inp["best"], inp["names"], inp["x"], "synthetic", None)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import requests
-
 from llmclust import schema
-from llmclust.serving import deploy_locally, read_run
+from llmclust.serve.deploy import deploy_locally
+from llmclust.store.finished import read_run
 
 OUT = Path(__file__).parent / "results" / "serve_load.json"
 
@@ -90,8 +90,8 @@ def run_clients(url: str, bodies, total: int, concurrency: int, max_seconds: flo
 def raw_encode_rate(embedder_path: str, texts: list[str], threads: float) -> float:
     """Texts/s of the same embedder in this process, no Serve: the ceiling the endpoint is measured against."""
     import torch
-
-    from llmclust.embedding import EmbeddingConfig, SentenceEmbedder
+    from llmclust.pipeline.embedders import SentenceEmbedder
+    from llmclust.pipeline.embedding import EmbeddingConfig
 
     torch.set_num_threads(max(1, int(threads)))
     embedder = SentenceEmbedder(EmbeddingConfig(model=embedder_path, device="auto", batch_size=64), embedder_path)

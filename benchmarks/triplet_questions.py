@@ -31,16 +31,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from llmclust.embedding import EmbeddingConfig, SentenceEmbedder
 from llmclust.llm import LLMConfig, SamplingParams, make_backend
 from llmclust.llm.scoring import normalised
-from llmclust.methods.clusterllm.config import TripletConfig
-from llmclust.methods.clusterllm.judges import OracleJudge, parse_choice, triplet_chat
 from llmclust.llm.two_views import Votes
-from llmclust.methods.clusterllm.config import TRIPLET_QUESTIONS
-from llmclust.methods.clusterllm.questions import triplet_view_probability, triplet_views
+from llmclust.methods.clusterllm.config import TRIPLET_QUESTIONS, TripletConfig
+from llmclust.methods.clusterllm.judges import OracleJudge
+from llmclust.methods.clusterllm.prompts import parse_choice, triplet_chat
+from llmclust.methods.clusterllm.questions import (
+    triplet_view_probability,
+    triplet_views,
+)
 from llmclust.methods.clusterllm.triplets import sample_triplets
+from llmclust.pipeline.embedders import SentenceEmbedder
+from llmclust.pipeline.embedding import EmbeddingConfig
 
 TASK = "intent: what the banking customer wants"
 

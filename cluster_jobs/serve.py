@@ -8,7 +8,7 @@ Make a run, then serve it (blocks until Ctrl-C):
     python cluster_jobs/serve.py --run-dir /tmp/serve-run --port 8001 max_texts=128 num_cpus=2
 
 Settings come from the Serve config file (--config, default ray_configs/serve_local.yaml: its
-args and user_config), then from ``key=value`` overrides (llmclust.serving.ServeConfig keys).
+args and user_config), then from ``key=value`` overrides (llmclust.serve.app.ServeConfig keys).
 For ``serve deploy`` on a running cluster, write the resolved file and deploy it:
 
     python cluster_jobs/serve.py --run-dir /tmp/serve-run --write-config /tmp/serve.yaml
@@ -26,7 +26,7 @@ Client:
 API description: http://127.0.0.1:8000/docs (OpenAPI at /openapi.json); health: GET /healthz.
 """
 
-from llmclust.serve_command import main as serve_main
+from llmclust.cli.serve import main as serve_main
 
 
 def main(argv=None):

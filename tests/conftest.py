@@ -1,4 +1,8 @@
-"""Shared fixtures: a real local Ray cluster, a small Banking77 subset, a quick job config."""
+"""Shared fixtures and helpers: a real local Ray cluster, a small Banking77 subset, a quick job config,
+each method's tiny budgets, free ports and the environment of a job started as a subprocess.
+
+The helpers live in ``helpers.py`` beside this file; test modules import them by name
+(``from helpers import REPO, TINY, free_port``)."""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, SMALL_CSV
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "libs"))
 # Ray workers import llmclust too: make them see this checkout's libs, not another install
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "libs"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-SMALL_CSV = REPO / "tests" / "fixtures" / "banking77_small.csv"  # 10 intents x 20 texts
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +38,7 @@ def small_csv() -> Path:
 @pytest.fixture
 def job_config(tmp_path, small_csv):
     """A validated JobConfig over the small subset, with its own run directory."""
-    from llmclust.job import load_job_config
+    from llmclust.methods.job import load_job_config
 
     return load_job_config(REPO / "ray_configs" / "local.yaml", [
         f"corpus.path={small_csv}", f"run.dir={tmp_path / 'run'}", "clustering.n_clusters=10",

@@ -1,7 +1,6 @@
 import pytest
-
 from llmclust.config import ConfigError, apply_overrides, fingerprint, from_dict
-from llmclust.job import JobConfig, load_job_config
+from llmclust.methods.job import JobConfig, load_job_config
 
 
 def test_local_yaml_loads_and_overrides_apply():
@@ -98,7 +97,7 @@ def test_loading_a_job_config_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from llmclust.job import load_job_config; load_job_config('ray_configs/cotrain_local.yaml'); "
+    code = ("import sys; from llmclust.methods.job import load_job_config; load_job_config('ray_configs/cotrain_local.yaml'); "
             "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'ray') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

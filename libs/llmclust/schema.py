@@ -1,7 +1,8 @@
 """Column names of the tables that stages hand each other, defined once.
 
 Every stage reads and writes Arrow tables (or Ray Datasets) with these columns and checks
-its input with :func:`require_columns` before doing any work.
+its input with :func:`require_columns` before doing any work. A method's own tables name their
+columns in ``methods/<name>/columns.py``.
 """
 
 from __future__ import annotations
@@ -38,37 +39,7 @@ PROMPT = "prompt"
 RESPONSE = "response"
 RETRIED = "retried"  # bool: the first answer was unparseable and the row was asked again
 FIRST_RESPONSE = "first_response"  # the answers before that retry (with llm.save_prompts)
-INDEX = "index"  # Ray batches of the LLM stage: position of the chat in the stage
-CHAT = "chat"  # ... the chat as JSON
-ANSWERS = "answers"  # ... the answers as JSON
-ERROR = "error"  # ... the backend error of the row ("" when fine)
-
-# LUMI
-PSEUDO_LABEL = "pseudo_label"
-PSEUDO_LABELS = "pseudo_labels"
-LABEL_POOLED = "label_pooled"  # h: label-level pooled vector
-TEXT_POOLED = "text_pooled"  # r: Jaccard text-level pooled vector
-
-# ClusterLLM: triplets (anchor, choice 1, choice 2) and pairs, as ROW positions, and judgments
-ANCHOR = "anchor"
-CHOICE_1 = "choice_1"
-CHOICE_2 = "choice_2"
-ENTROPY = "entropy"  # entropy of the anchor's soft assignment to its closest coarse clusters
-CHOICE = "choice"  # int8: 1 or 2 (the choice that matches the anchor), 0 when unanswered
-PAIR_A = "pair_a"
-PAIR_B = "pair_b"
-MERGE_K = "merge_k"  # number of clusters just before the merge a pair was sampled from
-SAME = "same"  # int8: 1 same category, 0 different, -1 unanswered
-P_FIRST = "p_first"  # float: the judge's probability of the first answer (choice 1, "same"); NaN: none
-CONSISTENT = "consistent"  # bool: both views of the question gave that answer on their own
-# co-training: interpretations and preference pairs
-CANDIDATE = "candidate"  # int: 0 = the greedy interpretation, 1..M = the sampled ones
-INTERPRETATION = "interpretation"  # parsed "Reasoning: ... Keywords: ..." text ("" when unparseable)
-VALID = "valid"  # bool: the candidate parsed (else the text stands in for it)
-CHOSEN = "chosen"  # preferred interpretation of a DPO pair
-REJECTED = "rejected"  # dispreferred interpretation of a DPO pair
-CHOSEN_CANDIDATE = "chosen_candidate"  # CANDIDATE number of CHOSEN
-REJECTED_CANDIDATE = "rejected_candidate"  # CANDIDATE number of REJECTED
+ERROR = "error"  # the backend error of the row ("" when fine)
 
 
 class SchemaError(ValueError):

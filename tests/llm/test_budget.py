@@ -3,13 +3,17 @@
 import json
 
 import pytest
-
-from llmclust.job import JobConfig, load_job_config
 from llmclust.llm import LLMConfig, SamplingParams, generate_stage
-from llmclust.llm.budget import BudgetExceeded, CallLedger, announce, plan
-from llmclust.runs import RunDir
+from llmclust.llm.budget import BudgetExceeded, CallLedger, announce
+from llmclust.methods import make_clusterer
+from llmclust.methods.job import JobConfig, load_job_config
+from llmclust.store.runs import RunDir
 
 TEXTS = [f"my card number {i} has not arrived" for i in range(50)]
+
+
+def plan(cfg, texts):
+    return make_clusterer(cfg).llm_plan(texts)
 
 
 def test_each_method_declares_its_calls():
@@ -42,11 +46,11 @@ def test_each_method_declares_its_calls():
 def test_announce_writes_the_plan_and_refuses_one_that_does_not_fit(tmp_path):
     run = RunDir(tmp_path)
     cfg = load_job_config(None, ["method=lumi", "llm.max_calls=300"])
-    announce(run, cfg, TEXTS)  # 50 labels, 200 audit questions, 50 multi-label choices
+    announce(run, cfg, TEXTS, plan(cfg, TEXTS))  # 50 labels, 200 audit questions, 50 multi-label choices
     written = json.loads((tmp_path / "llm_plan.json").read_text())
     assert written["total"]["calls"] == 300 and written["max_calls"] == 300
     with pytest.raises(BudgetExceeded, match=r"needs 360 LLM calls .* llm.max_calls=300"):
-        announce(run, cfg, TEXTS + TEXTS[:10])
+        announce(run, cfg, TEXTS + TEXTS[:10], plan(cfg, TEXTS + TEXTS[:10]))
 
 
 class Counting:

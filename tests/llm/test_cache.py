@@ -1,7 +1,6 @@
 """The response cache: 128-bit keys, exact hits, one query per lookup, buffered writes."""
 
 import numpy as np
-
 from llmclust.llm.base import SamplingParams
 from llmclust.llm.cache import KeyMaker, ResponseCache, chat_bytes
 

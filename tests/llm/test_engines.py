@@ -3,10 +3,9 @@
 import time
 
 import pytest
-
 from llmclust.llm import LLMConfig, SamplingParams, generate_stage
 from llmclust.llm.engines import engine_stats, keep_engines
-from llmclust.runs import RunDir
+from llmclust.store.runs import RunDir
 
 
 def chats(texts):

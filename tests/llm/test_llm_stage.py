@@ -6,10 +6,9 @@ test_transformers_backend.py.
 
 import pyarrow.parquet as pq
 import pytest
-
 from llmclust.llm import LLMConfig, SamplingParams, generate_stage
 from llmclust.llm.parsers import parse_label
-from llmclust.runs import RunDir
+from llmclust.store.runs import RunDir
 
 
 class FakeBackend:

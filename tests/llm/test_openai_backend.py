@@ -6,10 +6,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from llmclust.config import ConfigError
 from llmclust.llm import LLMConfig, SamplingParams, make_backend
-
 
 STALL_S = 1.0  # how long a stalled request waits before the server drops it, unanswered
 TIMEOUT_S = 0.2  # the client's llm.timeout_s in the stall tests: well below STALL_S

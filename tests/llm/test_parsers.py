@@ -1,7 +1,6 @@
 """Parsers on real SmolLM2-style answers and on malformed ones."""
 
 import pytest
-
 from llmclust.llm.parsers import parse_choices, parse_label
 
 

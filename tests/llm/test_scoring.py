@@ -5,10 +5,15 @@ import math
 
 import numpy as np
 import pytest
-
 from llmclust.llm import LLMConfig, SamplingParams, make_backend
 from llmclust.llm.openai_backend import choice_scores
-from llmclust.llm.scoring import LOGPROB_FLOOR, choice_logprobs, continuations, normalised, single_pass
+from llmclust.llm.scoring import (
+    LOGPROB_FLOOR,
+    choice_logprobs,
+    continuations,
+    normalised,
+    single_pass,
+)
 
 QUESTION = [{"role": "user", "content": "Which is a fruit? Choice 1: apple. Choice 2: a car. Reply 'Choice 1' or 'Choice 2'."},
             {"role": "assistant", "content": "Choice"}]
@@ -61,7 +66,6 @@ def test_vllm_scoring_reads_prompt_logprobs_like_the_transformers_backend(smollm
     import types
 
     import torch
-
     from llmclust.llm import vllm_backend
 
     class Logprob:

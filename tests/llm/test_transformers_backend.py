@@ -1,13 +1,11 @@
 """The real SmolLM2-135M-Instruct: de-quantised load, batched generation, Ray stage, cache on rerun."""
 
 import pytest
-
 from llmclust.llm import LLMConfig, SamplingParams, generate_stage, make_backend
 from llmclust.llm.parsers import parse_label
 from llmclust.llm.transformers_backend import load_causal_lm
-from llmclust.models import dequantised_dir
-from llmclust.models import resolve_model
-from llmclust.runs import RunDir
+from llmclust.models import dequantised_dir, resolve_model
+from llmclust.store.runs import RunDir
 
 pytestmark = pytest.mark.slow
 QUESTIONS = ["What colour is the sky?", "Name a fruit.", "Say hello.", "What is two plus two?"]

@@ -5,10 +5,15 @@ import importlib.util
 import typing
 
 import pytest
-
 from llmclust.config import ConfigError
 from llmclust.llm import LLMConfig, SamplingParams, make_backend
-from llmclust.llm.vllm_backend import LORA_RANKS, adapter_rank, engine_args, max_lora_rank, sampling_kwargs
+from llmclust.llm.vllm_backend import (
+    LORA_RANKS,
+    adapter_rank,
+    engine_args,
+    max_lora_rank,
+    sampling_kwargs,
+)
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 

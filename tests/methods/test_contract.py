@@ -12,11 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from llmclust.job import load_job_config
+from helpers import TINY, config_file
 from llmclust.methods import CLUSTERERS, make_clusterer
-
-REPO = Path(__file__).resolve().parents[2]
+from llmclust.methods.job import load_job_config
 
 # 4 intents x 4 texts, written here: the contract does not depend on a data file
 TEXTS = [
@@ -26,18 +24,6 @@ TEXTS = [
     "I want a refund", "my refund has not arrived", "how do I get my money back", "refund still missing",
 ]
 
-TINY = {  # each method on the smallest budgets that still run every one of its stages
-    "baseline": [],
-    "lumi": ["lumi.candidate_labels=3", "lumi.candidate_search=6", "lumi.label_max_tokens=8", "lumi.choice_max_tokens=6"],
-    "clusterllm": ["clusterllm.triplets.budget=8", "clusterllm.triplets.coarse_k=4", "clusterllm.training.max_steps=1",
-                   "clusterllm.training.batch_size=4", "clusterllm.training.cpus_per_worker=1",
-                   "clusterllm.choose_k=true", "clusterllm.granularity.k_max=8"],
-    "cotrain": ["cotrain.iterations=1", "cotrain.temperatures=[1.0]", "cotrain.max_tokens=16", "cotrain.density_runs=5",
-                "cotrain.dpo.max_steps=1", "cotrain.dpo.batch_size=2", "cotrain.dpo.max_length=160",
-                "cotrain.embedder.max_steps=1", "cotrain.embedder.batch_size=8", "cotrain.embedder.dec_clusters=4"],
-}
-
-
 def manifests(run_dir: Path) -> dict[str, int]:
     return {str(p.relative_to(run_dir)): p.stat().st_mtime_ns for p in run_dir.rglob("manifest.json")}
 
@@ -45,8 +31,7 @@ def manifests(run_dir: Path) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(CLUSTERERS))
 def test_clusterer_contract(method, ray_cluster, tmp_path):
-    config_file = REPO / "ray_configs" / ("local.yaml" if method == "baseline" else f"{method}_local.yaml")
-    cfg = load_job_config(config_file, [f"run.dir={tmp_path / 'run'}", "corpus.path=", "evaluation.label_column=",
+    cfg = load_job_config(config_file(method), [f"run.dir={tmp_path / 'run'}", "corpus.path=", "evaluation.label_column=",
                                         "clustering.n_clusters=4", "clustering.seeds=[0,1]", "llm.batch_size=16",
                                         *TINY[method]])
     given = copy.deepcopy(cfg)

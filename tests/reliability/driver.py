@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the helpers harness imports
 from harness import LabelBackend, job_config, label_stage
 
 
@@ -22,15 +23,15 @@ def die() -> None:
 
 
 def publish(run_dir: Path, kill_at: str, overrides: list[str]) -> None:
-    import llmclust.embedding
     import llmclust.methods.base
+    import llmclust.pipeline.embedding
     from llmclust.methods import KMeansClusterer
-    from llmclust.runs import RunDir
+    from llmclust.store.runs import RunDir
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("publish cases must reuse the stored embeddings")
 
-    llmclust.embedding.embed_with_ray = no_embedding
+    llmclust.pipeline.embedding.embed_with_ray = no_embedding
     llmclust.methods.base.init_ray = lambda cfg: None
     move, publish_ = os.replace, RunDir.publish
 

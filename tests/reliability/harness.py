@@ -23,12 +23,10 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
-
+from helpers import REPO, SMALL_CSV
 from llmclust import schema
 from llmclust.llm import LLMConfig, SamplingParams, generate_stage
 
-REPO = Path(__file__).resolve().parents[2]
-SMALL_CSV = REPO / "tests" / "fixtures" / "banking77_small.csv"  # 10 intents x 20 texts
 CHUNK_ROWS = 50  # 4 parts over the 200 texts
 
 
@@ -43,7 +41,7 @@ def job_overrides(run_dir: Path, *overrides: str) -> list[str]:
 
 
 def job_config(run_dir: Path, *overrides: str):
-    from llmclust.job import load_job_config
+    from llmclust.methods.job import load_job_config
 
     return load_job_config(REPO / "ray_configs" / "local.yaml", job_overrides(run_dir, *overrides))
 
@@ -57,7 +55,7 @@ class InProcessEmbedder:
         self.ranges: list[tuple[int, int]] = []
 
     def __call__(self, table, cfg, on_batch=None) -> np.ndarray:
-        from llmclust.embedding import SentenceEmbedder
+        from llmclust.pipeline.embedders import SentenceEmbedder
 
         rows = table.column(schema.ROW).to_numpy()
         self.ranges.append((int(rows[0]), int(rows[-1]) + 1))
@@ -74,7 +72,7 @@ def fit(cfg, monkeypatch, embedder: InProcessEmbedder | None = None) -> InProces
     from llmclust.methods import KMeansClusterer
 
     embedder = embedder or InProcessEmbedder()
-    monkeypatch.setattr("llmclust.embedding.embed_with_ray", embedder)
+    monkeypatch.setattr("llmclust.pipeline.embedding.embed_with_ray", embedder)
     monkeypatch.setattr("llmclust.methods.base.init_ray", lambda cfg: None)
     KMeansClusterer(cfg).fit()
     return embedder
@@ -82,8 +80,8 @@ def fit(cfg, monkeypatch, embedder: InProcessEmbedder | None = None) -> InProces
 
 def differences(run_dir: Path, reference: Path) -> list[str]:
     """What differs between two finished runs (empty: the same result)."""
-    from llmclust.embedding import stored_vectors
-    from llmclust.runs import RunDir
+    from llmclust.pipeline.embedding import stored_vectors
+    from llmclust.store.runs import RunDir
 
     try:
         result = RunDir(run_dir).read_result()
@@ -156,7 +154,7 @@ class LabelBackend:
 
 def label_stage(run_dir: Path, backend: LabelBackend):
     """The LLM stage of the kill case: 20 chats, batches of 2, answers cached in the run."""
-    from llmclust.runs import RunDir
+    from llmclust.store.runs import RunDir
 
     run = RunDir(run_dir)
     return generate_stage(run, "labels", llm_chats(), SamplingParams(max_tokens=8),

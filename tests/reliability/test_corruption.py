@@ -5,8 +5,7 @@ import shutil
 
 import pytest
 from harness import CHUNK_ROWS, fit, job_config
-
-from llmclust.serving import read_run
+from llmclust.store.finished import read_run
 
 
 def _part(run_dir, index):

@@ -13,10 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import REPO, LabelBackend, fit, job_config, job_overrides, label_stage, llm_chats
-
+from harness import (
+    REPO,
+    LabelBackend,
+    fit,
+    job_config,
+    job_overrides,
+    label_stage,
+    llm_chats,
+)
 from llmclust.llm.cache import ResponseCache
-from llmclust.serving import read_run
+from llmclust.store.finished import read_run
 
 DRIVER = Path(__file__).with_name("driver.py")
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from llmclust.config import ConfigError
 from llmclust.methods.cotrain.config import CoTrainEmbedderConfig
 from llmclust.training.contrastive_dec import ContrastiveDECLoss
@@ -41,10 +40,9 @@ def test_loss_trains_the_centres_and_falls_under_optimisation():
 def test_two_ddp_workers_on_gloo_train_minilm_and_the_loss_falls(ray_cluster, tmp_path):
     """Two Ray Train workers (DDP on gloo): the BERT pooler feeds no loss, which crashed DDP
     without find_unused_parameters; the DEC centres are averaged across the workers."""
-    from sentence_transformers import SentenceTransformer
-
     from llmclust.models import resolve_model
     from llmclust.training.embedder_trainer import train_embedder
+    from sentence_transformers import SentenceTransformer
 
     base = resolve_model("all-MiniLM-L6-v2")
     model = SentenceTransformer(base, device="cpu")

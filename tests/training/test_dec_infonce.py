@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from llmclust.training.dec import dec_loss, soft_assignment, target_distribution
 from llmclust.training.infonce import info_nce
 

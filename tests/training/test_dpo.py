@@ -3,7 +3,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from llmclust.config import ConfigError
 from llmclust.models import model_weights
 from llmclust.training.dpo import DPOTrainConfig, train_dpo, worker_config

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
-
 from llmclust.models import resolve_model
-from llmclust.training.embedder_trainer import TrainerConfig, batch_indices, train_embedder
+from llmclust.training.embedder_trainer import (
+    TrainerConfig,
+    batch_indices,
+    train_embedder,
+)
 from llmclust.training.triplet_infonce import TripletInfoNCELoss
 
 

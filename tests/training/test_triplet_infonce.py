@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from llmclust.training.triplet_infonce import TripletInfoNCELoss, triplet_infonce
 
 

@@ -27,8 +27,9 @@ Example::
     result.texts[0]
 """
 
-from llmclust.llm.backends import LLMConfig, make_backend
+from llmclust.llm.backends import make_backend
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
+from llmclust.llm.config import LLMConfig
 from llmclust.llm.stage import GenerationResult, generate_stage
 
 __all__ = ["Chat", "GenerationResult", "LLMBackend", "LLMConfig", "SamplingParams", "generate_stage", "make_backend"]

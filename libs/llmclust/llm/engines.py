@@ -27,8 +27,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from llmclust.config import fingerprint
-from llmclust.llm.backends import LLMConfig, make_backend
+from llmclust.llm.backends import make_backend
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
+from llmclust.llm.config import LLMConfig
+from llmclust.store.runs import TRANSIENT
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class _Engines:
             self.actors = [ray.remote(EngineWorker).options(**options).remote(cfg) for _ in range(cfg.num_actors)]
             self.key = key
             self.stats["engines_started"] += cfg.num_actors
-            log.info("llm: started %d engine actor(s) for %s", cfg.num_actors, cfg.model)
+            log.info("llm: started %d engine actor(s) for %s", cfg.num_actors, cfg.model, extra=TRANSIENT)
         return self.actors
 
     def release(self) -> None:

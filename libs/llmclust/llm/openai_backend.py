@@ -25,8 +25,8 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from llmclust.llm.backends import model_id
 from llmclust.llm.base import Chat, SamplingParams
+from llmclust.llm.config import model_id
 from llmclust.llm.scoring import LOGPROB_FLOOR, format_logprobs
 
 ATTEMPTS = 3

@@ -49,12 +49,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
-from llmclust.llm.backends import LLMConfig, make_backend, model_id
+from llmclust.llm.backends import make_backend
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
 from llmclust.llm.budget import CallLedger
 from llmclust.llm.cache import KeyMaker, ResponseCache
+from llmclust.llm.config import LLMConfig, model_id
 from llmclust.llm.engines import generate_on_engines, generate_tolerant, stage_done
-from llmclust.runs import Progress, RunDir, Stage, write_table
+from llmclust.store.runs import Progress, RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
 

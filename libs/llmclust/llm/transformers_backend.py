@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from llmclust.llm.backends import model_id
 from llmclust.llm.base import Chat, SamplingParams
+from llmclust.llm.config import model_id
 from llmclust.llm.scoring import continuations, format_logprobs, single_pass
 from llmclust.models import model_weights, resolve_device
 

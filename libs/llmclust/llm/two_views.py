@@ -5,7 +5,7 @@ question is therefore asked twice, the second time with the choices (or the two 
 swapped; each view's answer is a probability from the log-probabilities of the allowed
 answers (:mod:`llmclust.llm.scoring`), and the question's answer is the mean of the two. It is
 *consistent* when both views prefer the same answer on their own; how often that happens is
-what :mod:`llmclust.audit` reads the LLM's reliability from.
+what :mod:`llmclust.llm.audit` reads the LLM's reliability from.
 
 Example::
 
@@ -23,9 +23,6 @@ import numpy as np
 
 from llmclust.llm.base import Chat, SamplingParams
 from llmclust.llm.scoring import choice_logprobs
-
-TRIPLET_NO_ANSWER = 0
-PAIR_NO_ANSWER = -1
 
 
 @dataclass
@@ -72,14 +69,6 @@ class Votes:
         stacked = np.stack(views)
         consistent = np.all(stacked > 0.5, axis=0) | np.all(stacked < 0.5, axis=0)
         return cls(stacked.mean(axis=0), consistent)
-
-    def choices(self) -> np.ndarray:
-        """Triplets: int8 1 (first choice), 2 (second), 0 (no answer, or an exact tie)."""
-        return np.where(self.p > 0.5, 1, np.where(self.p < 0.5, 2, TRIPLET_NO_ANSWER)).astype(np.int8)
-
-    def same(self) -> np.ndarray:
-        """Pairs: int8 1 (same), 0 (different), -1 (no answer, or an exact tie)."""
-        return np.where(self.p > 0.5, 1, np.where(self.p < 0.5, 0, PAIR_NO_ANSWER)).astype(np.int8)
 
     @property
     def confidence(self) -> np.ndarray:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llmclust.llm.backends import model_id
 from llmclust.llm.base import Chat, SamplingParams
+from llmclust.llm.config import model_id
 from llmclust.llm.scoring import continuations, format_logprobs
 from llmclust.models import model_weights
+from llmclust.optional import optional_import
 
 INSTALL = "pip install 'llmclust[gpu]'"
 # vllm/config/lora.py, MaxLoRARanks: the only values LoRAConfig.max_lora_rank accepts
@@ -33,12 +34,8 @@ GREEDY_BELOW = 1e-5
 
 
 def import_vllm():
-    try:
-        import vllm
-    except ImportError as err:
-        raise ImportError(f"llm.backend=vllm needs the vllm package, which is not installed: run `{INSTALL}` "
-                          "on a CUDA machine, or use llm.backend=transformers") from err
-    return vllm
+    return optional_import("vllm", f"llm.backend=vllm needs the vllm package, which is not installed: run "
+                                   f"`{INSTALL}` on a CUDA machine, or use llm.backend=transformers")
 
 
 def adapter_rank(adapter: str) -> int:

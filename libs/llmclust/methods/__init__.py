@@ -3,7 +3,7 @@
 Each method is one folder that reads straight through: ``config.py`` (its config section),
 ``clusterer.py`` (the ``TextClusterer``), the stages it adds to the pipeline and its own
 helpers. This registry imports nothing until a clusterer is asked for, so that loading a job
-config (``llmclust.job``) never pulls in torch or a method's dependencies.
+config (``llmclust.methods.job``) never pulls in torch or a method's dependencies.
 
 Example::
 

@@ -10,6 +10,11 @@ A method overrides :meth:`TextClusterer.representation` (the vectors KMeans runs
 optionally :meth:`TextClusterer.name_clusters`. A method that already clustered its final
 space (co-training clusters every iteration) hands that clustering forward in
 :attr:`Representation.clustered` instead of letting ``fit`` compute it a second time.
+
+The generic layers ask a method, never name it: ``llm_plan`` (the LLM calls it will make,
+checked against ``llm.max_calls`` before any is sent), ``summary_lines`` (its lines in a job's
+closing summary) and, for a finished run, ``report_sections``, ``report_labels`` and
+``k_choice`` (what the report shows of it).
 """
 
 from __future__ import annotations
@@ -17,23 +22,27 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from llmclust import schema
-from llmclust.assigner import Assigner
-from llmclust.clustering import KMeansRun, best_run, cluster_stage
-from llmclust.corpus import check_job_inputs, corpus_stage
-from llmclust.embedding import SentenceEmbedder, embed_stage, make_embedder
-from llmclust.evaluation import GroundTruth, evaluate_stage
-from llmclust.job import JobConfig, init_ray
+from llmclust.llm.budget import StagePlan, announce
+from llmclust.methods.job import JobConfig
 from llmclust.models import resolve_model
-from llmclust.naming import keyword_names
-from llmclust.publish import publish
-from llmclust.reduction import reduce_stage, reducer_dir
-from llmclust.runs import RunDir, Stage
-from llmclust.vectors import StoredVectors, as_array
+from llmclust.pipeline.assigner import Assigner
+from llmclust.pipeline.clustering import KMeansRun, best_run, cluster_stage
+from llmclust.pipeline.corpus import check_job_inputs, corpus_stage
+from llmclust.pipeline.embedders import Embedder
+from llmclust.pipeline.embedding import embed_stage, make_embedder
+from llmclust.pipeline.evaluation import GroundTruth, evaluate_stage
+from llmclust.pipeline.naming import keyword_names
+from llmclust.pipeline.publish import publish
+from llmclust.pipeline.reduction import reduce_stage, reducer_dir
+from llmclust.ray_session import init_ray
+from llmclust.store.runs import RunDir, Stage
+from llmclust.store.vectors import StoredVectors, as_array
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +88,29 @@ class Representation:
         return self.vectors is self.embed_vectors
 
 
+@dataclass
+class ReportSection:
+    """A part of the report a method adds: a paragraph, a table and/or a plotly figure (plain values;
+    the report escapes and lays them out)."""
+
+    title: str
+    text: str = ""
+    table: tuple[list[str], list[list[Any]]] | None = None  # (headers, rows)
+    figure: Any = None  # a plotly Figure
+    figure_height: int = 380
+
+
 class TextClusterer:
     """Base clusterer: embed -> KMeans. Subclasses change the representation."""
 
     method = "baseline"
+    compares_to_baseline = True  # with ground truth, also cluster the untrained embedder's vectors beside it
+    uses_llm = False  # the job needs llm.model (checked before Ray starts)
+
+    @property
+    def chooses_k(self) -> bool:
+        """The method picks K itself, so ``clustering.n_clusters`` is not held against the corpus size."""
+        return False
 
     def __init__(self, config: JobConfig | None = None):
         self.config = config or JobConfig(method=self.method)
@@ -98,14 +126,14 @@ class TextClusterer:
         run = RunDir(cfg.run.dir)  # config.yaml is written by publish, beside the result it describes
         init_ray(cfg.ray)
         table, corpus = corpus_stage(run, cfg.corpus, texts)
-        check_job_inputs(cfg, table)  # K and the label column, before any embedding
+        check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
         self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
         rep = self.representation(run, table, corpus)
         clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
         best = clustered.best()
         k = len(best.centers)
         baseline_metrics = None
-        if self.method != "baseline" and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
+        if self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
             # the reference on the same texts with the same K: the untrained embedder's vectors
             # (the stored embed stage when the method made one) through the same clustering
             base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
@@ -128,7 +156,6 @@ class TextClusterer:
         self.seed_ = best.seed  # the KMeans (and reducer) seed whose clustering is published
         self.cluster_names_ = names
         self.embedder_path_ = rep.embedder_path
-        self.ids_ = table.column(schema.ID).to_pylist()
         self.metrics_ = clustered.metrics
         self.baseline_metrics_ = baseline_metrics  # None for the baseline itself or without ground truth
         self.llm_audit_ = rep.audit
@@ -182,7 +209,36 @@ class TextClusterer:
     def name_clusters(self, run: RunDir, table: pa.Table, labels: np.ndarray, k: int) -> list[str]:
         return keyword_names(table.column(schema.TEXT).to_pylist(), labels, k)
 
-    def _embedder(self) -> SentenceEmbedder:
+    def llm_plan(self, texts: list[str]) -> list[StagePlan]:
+        """The LLM stages this method will run on ``texts`` (none without an LLM)."""
+        return []
+
+    def announce_llm_plan(self, run: RunDir, texts: list[str]) -> None:
+        """Log and record :meth:`llm_plan`; stop before any LLM work when it cannot fit ``llm.max_calls``."""
+        announce(run, self.config, texts, self.llm_plan(texts))
+
+    def summary_lines(self) -> list[str]:
+        """The method's own lines of a job's closing summary: by default each LLM audit's decision."""
+        return [f"LLM audit, {a['decision']}" for a in (getattr(self, "llm_audit_", None) or {}).values()]
+
+    # -- what the report asks of a finished run (class methods: no fitted model is needed) --
+    @classmethod
+    def report_sections(cls, run_path: Path, result: dict, config: dict) -> list[ReportSection]:
+        """Sections of the method's own (co-training's iterations, ...), after the metrics."""
+        return []
+
+    @classmethod
+    def report_labels(cls, run_path: Path, clusters: np.ndarray, representatives: list[np.ndarray],
+                      k: int) -> list[list[str]] | None:
+        """The LLM's labels behind each cluster's name (None: the method has none)."""
+        return None
+
+    @classmethod
+    def k_choice(cls, run_path: Path, result: dict, config: dict) -> ReportSection | None:
+        """How the method chose K, when it did (None: ``clustering.n_clusters`` was used)."""
+        return None
+
+    def _embedder(self) -> Embedder:
         if getattr(self, "_embedder_cache", None) is None:
             self._embedder_cache = make_embedder(self.config.embedding, self.embedder_path_)
         return self._embedder_cache

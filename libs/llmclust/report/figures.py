@@ -1,4 +1,4 @@
-"""The report's plotly figures: the cluster map, ClusterLLM's granularity curve, co-training's iterations.
+"""The report's plotly figures: the cluster map, and the figures methods add (:func:`figure_div`).
 
 Each is returned as an HTML ``<div>`` without plotly.js (the page inlines it once). The map
 is one WebGL trace (``Scattergl``: tens of thousands of points stay smooth) with a colour per
@@ -67,37 +67,6 @@ def map_div(xy: np.ndarray, clusters: np.ndarray, names: list[str], colours: lis
     return _div(fig, 720)
 
 
-def granularity_div(granularity: dict) -> str:
-    """F-beta of the judge's pair answers against K, the chosen K and the classical estimates marked."""
-    import plotly.graph_objects as go
-
-    curve = {int(k): v for k, v in granularity["fbeta"].items()}
-    ks = sorted(curve)
-    fig = go.Figure(go.Scatter(x=ks, y=[curve[k] for k in ks], mode="lines+markers", name="F-beta"))
-    fig.add_vline(x=granularity["k"], line=dict(color="#d62728", width=2),
-                  annotation_text=f"chosen K = {granularity['k']}", annotation_position="top right")
-    by_k: dict[int, list[str]] = {}
-    for name, k in sorted(granularity["classical"].items()):
-        by_k.setdefault(k, []).append(name)  # estimates often agree: one line and label per K
-    for k, estimates in by_k.items():
-        fig.add_vline(x=k, line=dict(color="#888", dash="dot"), annotation_text=f"{', '.join(estimates)}: {k}",
-                      annotation_position="bottom right")
-    fig.update_layout(xaxis_title="K (level of the merge hierarchy)", yaxis_title="F-beta of the pair answers",
-                      showlegend=False)
-    return _div(fig, 380)
-
-
-def iterations_div(iterations: list[dict]) -> str:
-    """ACC and NMI per co-training iteration (left axis) and the DPO loss at its start and end (right axis)."""
-    import plotly.graph_objects as go
-
-    it = [r["iteration"] for r in iterations]
-    fig = go.Figure()
-    for key, label in (("acc", "ACC"), ("nmi", "NMI")):
-        fig.add_trace(go.Scatter(x=it, y=[r.get(key) for r in iterations], mode="lines+markers", name=label))
-    for key, label in (("dpo_loss_start", "DPO loss, first steps"), ("dpo_loss_end", "DPO loss, last steps")):
-        fig.add_trace(go.Scatter(x=it, y=[r.get(key) for r in iterations], mode="lines+markers", name=label,
-                                 yaxis="y2", line=dict(dash="dot")))
-    fig.update_layout(xaxis=dict(title="iteration", dtick=1), yaxis=dict(title="ACC / NMI (%)"),
-                      yaxis2=dict(title="DPO loss", overlaying="y", side="right"), legend=dict(orientation="h"))
-    return _div(fig, 380)
+def figure_div(fig, height: int = 380) -> str:
+    """A figure a method hands the report (:class:`llmclust.methods.base.ReportSection`), as a div."""
+    return _div(fig, height)

@@ -19,8 +19,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from llmclust import schema
+from llmclust.methods import clusterer_class
+from llmclust.methods.base import ReportSection
+from llmclust.pipeline.evaluation import BASELINE_ROW
 from llmclust.report.clusters import ClusterRow, cluster_rows
-from llmclust.report.figures import MAX_NAMED, granularity_div, iterations_div, map_div, palette
+from llmclust.report.figures import MAX_NAMED, figure_div, map_div, palette
 from llmclust.report.projection import project
 from llmclust.report.run_facts import LLM_COUNTS, RunFacts, read_run_facts
 
@@ -80,9 +83,6 @@ def _clusters_section(rows: list[ClusterRow], colours: list[str], chars: int) ->
             + _table(headers, body, 'id="clusters"') + f"<script>{FILTER_JS}</script>")
 
 
-BASELINE_ROW = "baseline (same texts, same K)"
-
-
 def _mean_std(metrics: dict, key: str) -> str:
     return f"{metrics[f'{key}_mean']:.2f} ± {metrics.get(f'{key}_std', 0.0):.2f}"
 
@@ -121,12 +121,12 @@ def _audit_value(value) -> str:
     return str(value)
 
 
-AUDIT_COLUMNS = ("weight", "consistent", "agreement", "z", "n", "decision")  # llmclust.audit.AuditResult
+AUDIT_COLUMNS = ("weight", "consistent", "agreement", "z", "n", "decision")  # llmclust.llm.audit.AuditResult
 
 
 def _audit_section(audit: dict) -> str:
     """What the LLM contributed (result.json ``llm_audit``): a row per audited question
-    (:class:`llmclust.audit.AuditResult` fields), or a row per fact for a flat dict."""
+    (:class:`llmclust.llm.audit.AuditResult` fields), or a row per fact for a flat dict."""
     if not audit:
         return '<p class="muted">The method reported no LLM facts.</p>'
     if all(isinstance(value, dict) for value in audit.values()):
@@ -162,6 +162,17 @@ def _rejected_section(facts: RunFacts, chars: int) -> str:
             f"{len(rows)} below, all of them in corpus/rejected.parquet.</p>" + _table(["id", "reason", "text"], rows))
 
 
+def _method_section(section: ReportSection) -> str:
+    """A section a method adds: its paragraph, table and figure, escaped here."""
+    parts = [f"<p>{_e(section.text)}</p>"] if section.text else []
+    if section.table is not None:
+        headers, rows = section.table
+        parts.append(_table([_e(h) for h in headers], [[f"<td>{_e(v)}</td>" for v in row] for row in rows]))
+    if section.figure is not None:
+        parts.append(figure_div(section.figure, section.figure_height))
+    return "".join(parts)
+
+
 def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_points: int = 20_000,
                  snippet_chars: int = 200, seed: int = 0) -> Path:
     """Write ``<run_dir>/report/index.html`` for a finished run and return its path.
@@ -189,19 +200,23 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
     map_html = map_div(proj.xy[: len(shown)], clusters[shown], names, colours, snippets,
                        f"{n:,} texts in {k} clusters")
 
+    method = clusterer_class(result["method"])
+
+    def labels(clusters, representatives, k):
+        return method.report_labels(run_path, clusters, representatives, k)
+
+    k_choice = (method.k_choice(run_path, result, facts.config)
+                or ReportSection("How K was chosen", f"K = {result['k']}, set by clustering.n_clusters."))
     sections = [
         ("Map of the texts", map_html + f'<p class="muted">{_e(caption)}</p>'),
-        ("Clusters", _clusters_section(cluster_rows(run_path, result["method"], assignments, names, proj.rows),
-                                       colours, snippet_chars)),
-        ("How K was chosen", f"<p>{_e(facts.k_choice)}</p>"
-         + (granularity_div(facts.granularity) if facts.granularity else "")),
+        ("Clusters", _clusters_section(cluster_rows(assignments, names, proj.rows, labels), colours, snippet_chars)),
+        (k_choice.title, _method_section(k_choice)),
         ("Metrics", _metrics_section(result.get("metrics"), facts.config, result["method"],
                                      result.get("baseline_metrics"))),
     ]
     if result.get("llm_audit") is not None:
         sections.append(("LLM signal audit", _audit_section(result["llm_audit"])))
-    if facts.iterations:
-        sections.append(("Co-training iterations", iterations_div(facts.iterations)))
+    sections += [(s.title, _method_section(s)) for s in method.report_sections(run_path, result, facts.config)]
     sections += [("Stages", _stages_section(facts)), ("Rejected rows", _rejected_section(facts, snippet_chars)),
                  ("Settings (config.yaml)", f"<pre>{_e(facts.config_text)}</pre>")]
     return _write_page(run_path, result, n, k, sections)

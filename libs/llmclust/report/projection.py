@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from llmclust.embedding import EmbeddingConfig, make_embedder, stored_vectors
 from llmclust.models import resolve_model
-from llmclust.runs import DamagedOutput
-from llmclust.serving import find_embedder
+from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder, stored_vectors
+from llmclust.store.finished import find_embedder
+from llmclust.store.runs import DamagedOutput
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,13 @@
 
 Every stage folder's manifest.json gives rows and seconds (LLM stages add calls, cache hits,
 parse failures and backend errors); corpus/rejected.parquet lists rejected rows with their
-reason; ClusterLLM's granularity/granularity.json holds the K it chose and the F-beta curve;
-co-training's iterations.json holds ACC / NMI / DPO loss per iteration.
+reason. What a method adds of its own (ClusterLLM's choice of K, co-training's iterations) it
+reads itself (:meth:`llmclust.methods.base.TextClusterer.report_sections`).
 
 Example::
 
     facts = read_run_facts(Path("runs/local"))
-    facts.result["k"], facts.k_choice, [s.name for s in facts.stages], facts.rejected_by_reason
+    facts.result["k"], [s.name for s in facts.stages], facts.rejected_by_reason
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from llmclust import schema
-from llmclust.runs import MANIFEST
-from llmclust.serving import read_run
+from llmclust.store.finished import read_run
+from llmclust.store.runs import MANIFEST
 
 REJECTED_SHOWN = 20  # example rows per report; the counts cover all of them
 LLM_COUNTS = ("calls", "cache_hits", "parse_failures", "errors")  # what an LLM stage's manifest counts
@@ -46,22 +46,6 @@ class RunFacts:
     stages: list[StageFacts]  # in the order they finished
     rejected_by_reason: dict[str, int]
     rejected_examples: list[dict]  # id, reason, text
-    granularity: dict | None  # ClusterLLM's choice of K
-    iterations: list[dict] | None  # co-training's per-iteration summary
-
-    @property
-    def k_choice(self) -> str:
-        """How K was chosen, in one sentence."""
-        configured = self.config.get("clustering", {}).get("n_clusters")
-        g = self.granularity
-        if not g:
-            return f"K = {self.result['k']}, set by clustering.n_clusters."
-        beta = self.config.get("clusterllm", {}).get("granularity", {}).get("beta", "?")
-        classical = ", ".join(f"{name} {k}" for name, k in sorted(g["classical"].items()))
-        return (f"K = {g['k']}, chosen by ClusterLLM: the merge level whose clusters best agree with "
-                f"{g['answered']} answered pair judgements by {g['judge']} (F-beta, beta = {beta}; "
-                f"{g['unanswered']} pairs unanswered). Classical estimates on the same hierarchy: {classical}. "
-                f"clustering.n_clusters = {configured} was not used.")
 
 
 def stage_facts(run_path: Path) -> list[StageFacts]:
@@ -71,10 +55,6 @@ def stage_facts(run_path: Path) -> list[StageFacts]:
         llm = {k: m[k] for k in LLM_COUNTS if k in m} or None
         out.append(StageFacts(m["stage"], m["rows"], m["seconds"], m.get("finished_at", ""), llm))
     return out
-
-
-def _read_json(file: Path):
-    return json.loads(file.read_text()) if file.exists() else None
 
 
 def read_run_facts(run_path: Path) -> RunFacts:
@@ -90,6 +70,4 @@ def read_run_facts(run_path: Path) -> RunFacts:
         stages=stage_facts(run_path),
         rejected_by_reason={r["values"]: r["counts"] for r in reasons},
         rejected_examples=rejected.slice(0, REJECTED_SHOWN).to_pylist(),
-        granularity=_read_json(run_path / "granularity" / "granularity.json"),
-        iterations=_read_json(run_path / "iterations.json"),
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from llmclust.clustering import student_t_assignment
+from llmclust.pipeline.clustering import student_t_assignment
 
 
 def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:

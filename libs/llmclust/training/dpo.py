@@ -32,6 +32,7 @@ from pathlib import Path
 
 from llmclust.config import expect
 from llmclust.models import resolve_model
+from llmclust.optional import optional_import
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,9 @@ class DPOTrainConfig:
 
 def require_deepspeed() -> None:
     """DeepSpeed is an optional GPU extra: fail with the install command when it is missing."""
-    try:
-        import deepspeed  # noqa: F401
-    except ImportError:
-        raise ImportError("dpo.deepspeed is set but DeepSpeed is not installed: "
-                          "pip install 'llmclust[gpu]' (or pip install deepspeed) on the GPU nodes, "
-                          "or set cotrain.dpo.deepspeed='' for plain data parallel") from None
+    optional_import("deepspeed", "dpo.deepspeed is set but DeepSpeed is not installed: "
+                                 "pip install 'llmclust[gpu]' (or pip install deepspeed) on the GPU nodes, "
+                                 "or set cotrain.dpo.deepspeed='' for plain data parallel")
 
 
 def train_func(config: dict) -> None:

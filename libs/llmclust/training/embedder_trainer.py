@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from llmclust.config import expect, expect_choice
-from llmclust.embedding import text_features
 from llmclust.models import resolve_model
-from llmclust.runs import Progress
+from llmclust.pipeline.embedders import text_features
+from llmclust.store.runs import TRANSIENT, Progress, write_json
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,20 @@ class TrainResult:
     steps: int
     rows: int  # training tuples
     settings: dict = field(default_factory=dict)
+
+    LOSSES = "losses.json"
+
+    def write(self, stage) -> dict:
+        """Save the losses in ``stage``; the manifest fields of a training stage."""
+        write_json(stage.file(self.LOSSES), self.losses)
+        return {"rows": self.rows, "steps": self.steps, "train_seconds": round(self.seconds, 1),
+                "loss_start": self.losses[0], "loss_end": self.losses[-1], "model": self.model_dir}
+
+    @classmethod
+    def read(cls, stage) -> "TrainResult":
+        """What :meth:`write` stored, back from a finished stage."""
+        m = stage.manifest
+        return cls(m["model"], stage.read_json(cls.LOSSES), m["train_seconds"], m["steps"], m["rows"])
 
 
 def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
@@ -212,7 +226,7 @@ def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
     )
     log.info("training the embedder: %d tuples, %d steps of %d on %d worker(s)",
-             len(tuples), cfg.max_steps, cfg.batch_size, cfg.num_workers)
+             len(tuples), cfg.max_steps, cfg.batch_size, cfg.num_workers, extra=TRANSIENT)
     result = trainer.fit()
     out_dir = Path(out_dir)
     with result.checkpoint.as_directory() as folder:

@@ -3,14 +3,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from helpers import REPO
 from llmclust.config import ConfigError
-from llmclust.job import load_job_config
-from llmclust.methods.clusterllm.judges import OracleJudge
 from llmclust.methods import ClusterLLMClusterer, clusterer_class
+from llmclust.methods.clusterllm.judges import OracleJudge
 from llmclust.methods.clusterllm.stages import training_triplets
-
-REPO = Path(__file__).resolve().parents[3]
+from llmclust.methods.job import load_job_config
 
 
 def small_config(small_csv, run_dir, *extra):

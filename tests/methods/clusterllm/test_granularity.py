@@ -1,11 +1,15 @@
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs
-
 from llmclust.config import ConfigError
 from llmclust.methods.clusterllm.config import Demonstration, GranularityConfig
-from llmclust.methods.clusterllm.granularity import build_hierarchy, choose_k, classical_estimates, sample_pairs
+from llmclust.methods.clusterllm.granularity import (
+    build_hierarchy,
+    choose_k,
+    classical_estimates,
+    sample_pairs,
+)
 from llmclust.methods.clusterllm.judges import OracleJudge
+from sklearn.datasets import make_blobs
 
 TRUE_K = 12
 

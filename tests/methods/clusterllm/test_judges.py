@@ -1,9 +1,14 @@
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from llmclust.methods.clusterllm.config import Demonstration
-from llmclust.methods.clusterllm.judges import OracleJudge, pair_chat, parse_choice, parse_yes_no, triplet_chat
+from llmclust.methods.clusterllm.judges import OracleJudge
+from llmclust.methods.clusterllm.prompts import (
+    pair_chat,
+    parse_choice,
+    parse_yes_no,
+    triplet_chat,
+)
 
 
 def test_oracle_triplets_and_pairs():
@@ -73,7 +78,7 @@ def by_content(message, choices):
 def judge_with(backend, tmp_path, question="letters"):  # not the default: A/B is the simplest to script
     from llmclust.llm import LLMConfig
     from llmclust.methods.clusterllm.judges import JudgeContext, LLMJudge
-    from llmclust.runs import RunDir
+    from llmclust.store.runs import RunDir
 
     run = RunDir(tmp_path / "run")
     judge = LLMJudge(LLMConfig(num_actors=0, cache=False), "intent: purpose",
@@ -123,9 +128,9 @@ def test_every_formulation_reads_the_content(tmp_path, question):
 def test_llm_judge_with_real_smollm2(tmp_path, small_csv):
     import csv
 
-    from llmclust.methods.clusterllm.judges import JudgeContext, LLMJudge
     from llmclust.llm import LLMConfig, make_backend
-    from llmclust.runs import RunDir
+    from llmclust.methods.clusterllm.judges import JudgeContext, LLMJudge
+    from llmclust.store.runs import RunDir
 
     texts = [r["text"] for r in csv.DictReader(open(small_csv))]
     cfg = LLMConfig(num_actors=0, device="cpu", batch_size=8)

@@ -1,9 +1,13 @@
 import numpy as np
 import pytest
-
 from llmclust.config import ConfigError
 from llmclust.methods.clusterllm.config import TripletConfig
-from llmclust.methods.clusterllm.triplets import TripletSample, entropy, sample_triplets, soft_assignment
+from llmclust.methods.clusterllm.triplets import (
+    TripletSample,
+    entropy,
+    sample_triplets,
+    soft_assignment,
+)
 
 
 def blobs(n_per=40, k=6, d=16, seed=0):
@@ -22,7 +26,7 @@ def test_sampling_invariants():
     assert (rows[:, 0] != rows[:, 1]).all() and (rows[:, 0] != rows[:, 2]).all()  # no anchor as its own choice
     keys = {(a, *sorted((b, c))) for a, b, c in rows}
     assert len(keys) == len(rows)  # no repeated triplet
-    from llmclust.clustering import ClusteringConfig, kmeans
+    from llmclust.pipeline.clustering import ClusteringConfig, kmeans
 
     coarse = kmeans(vectors, 12, 1, ClusteringConfig(n_clusters=12, seeds=[1]))
     assert (coarse.labels[rows[:, 1]] != coarse.labels[rows[:, 2]]).all()  # choices from distinct clusters

@@ -5,8 +5,7 @@ import json
 
 import numpy as np
 import pytest
-
-from llmclust.job import load_job_config
+from llmclust.methods.job import load_job_config
 
 
 class PositionBiasedInterpreter:

@@ -3,15 +3,13 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
+from helpers import REPO, free_port, job_env
 
 
 def tiny_overrides(small_csv, run_dir) -> list[str]:
@@ -24,17 +22,8 @@ def tiny_overrides(small_csv, run_dir) -> list[str]:
             "audit.enabled=false"]  # the whole loop must run here, whatever SmolLM2's interpretations are worth
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env["PYTHONPATH"] = str(REPO / "libs")
-    env["RAY_AUTH_MODE"] = "token"  # the head, the driver and `ray job submit` all use ~/.ray/auth_token
-    return env
+    return job_env(RAY_AUTH_MODE="token")  # the head, the driver and `ray job submit` all use ~/.ray/auth_token
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, seconds: float) -> None:
@@ -64,7 +53,7 @@ def _finished_at(run_dir: Path, stage: str) -> str:
 def _start_head(temp_dir: Path, env: dict) -> tuple[int, int]:
     """`ray start --head` on free ports; retried once, since a loaded machine can miss Ray's 30 s start-up wait."""
     for _ in range(2):
-        dash, gcs, agent, agent_grpc, runtime_env, metrics = (_free_port() for _ in range(6))
+        dash, gcs, agent, agent_grpc, runtime_env, metrics = (free_port() for _ in range(6))
         # every port explicit: another Ray on this machine may hold a default one (the job agent's 52365)
         started = subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={gcs}", f"--dashboard-port={dash}",
                                   f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",

@@ -1,8 +1,10 @@
 import pytest
-
 from llmclust.config import ConfigError
 from llmclust.methods.cotrain.config import CoTrainConfig
-from llmclust.methods.cotrain.interpretations import interpretation_chats, parse_interpretation
+from llmclust.methods.cotrain.interpretations import (
+    interpretation_chats,
+    parse_interpretation,
+)
 
 
 @pytest.mark.parametrize("answer, expected", [

@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
-
-from llmclust.methods.cotrain.preference import density_scores, duplicate_matrix, multi_kmeans, preference_pairs
+from llmclust.methods.cotrain.preference import (
+    density_scores,
+    duplicate_matrix,
+    multi_kmeans,
+    preference_pairs,
+)
 
 
 def _blobs(seed=0):

@@ -6,14 +6,13 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from pathlib import Path
-
+from helpers import config_file
 from llmclust.config import ConfigError
-from llmclust.evaluation import scores
 from llmclust.methods.lumi.config import LumiConfig
 from llmclust.methods.lumi.stages import candidate_labels, chosen_labels, label_names
+from llmclust.pipeline.evaluation import scores
 
-REPO_CONFIG = Path(__file__).resolve().parents[3] / "ray_configs" / "lumi_local.yaml"
+REPO_CONFIG = config_file("lumi")
 
 
 def test_candidate_labels_are_distinct_and_nearest_first():
@@ -45,8 +44,8 @@ def test_config_errors_name_the_key():
 @pytest.mark.slow
 def test_lumi_job_end_to_end_with_smollm2(tmp_path, small_csv, ray_cluster):
     """The whole job on 30 Banking77 texts (3 intents) on local Ray; a rerun makes no LLM call."""
-    from llmclust.job import load_job_config
     from llmclust.methods import LumiClusterer
+    from llmclust.methods.job import load_job_config
 
     rows = list(csv.DictReader(small_csv.open()))
     keep = sorted({r["category"] for r in rows})[:3]
@@ -98,7 +97,7 @@ def _topic_corpus(per=20, seed=0):
 
 def test_representatives_cover_the_corpus_and_every_text_copies_one():
     from llmclust.methods.lumi.stages import representatives
-    from llmclust.neighbours import NeighboursConfig
+    from llmclust.pipeline.neighbours import NeighboursConfig
 
     _, vectors, truth = _topic_corpus()
     sample = representatives(vectors, 6, NeighboursConfig(), seed=0)
@@ -137,11 +136,10 @@ class TopicLLM:
 
 def test_lumi_asks_the_llm_about_a_sample_and_reports_the_coverage(tmp_path, monkeypatch):
     import pyarrow as pa
-
     from llmclust import schema
-    from llmclust.job import load_job_config
+    from llmclust.methods.job import load_job_config
     from llmclust.methods.lumi import stages
-    from llmclust.runs import RunDir
+    from llmclust.store.runs import RunDir
 
     texts, vectors, truth = _topic_corpus()
     llm = TopicLLM()
@@ -179,11 +177,10 @@ class PositionBiasedLLM(TopicLLM):
 
 def test_an_llm_the_audit_does_not_trust_leaves_the_embedders_vectors(tmp_path, monkeypatch):
     import pyarrow as pa
-
     from llmclust import schema
-    from llmclust.job import load_job_config
+    from llmclust.methods.job import load_job_config
     from llmclust.methods.lumi import stages
-    from llmclust.runs import RunDir
+    from llmclust.store.runs import RunDir
 
     texts, vectors, _ = _topic_corpus()
     llm = PositionBiasedLLM()

@@ -2,9 +2,32 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from llmclust.methods.lumi.pooling import (
+    _candidates,
+    _cap_postings,
+    _top,
+    incidence,
+    label_level_pool,
+    normalize,
+    pseudo_label_view,
+    text_level_pool,
+)
 
-from llmclust.methods.lumi.pooling import (incidence, jaccard_weights, label_level_pool, normalize, pseudo_label_view,
-                              text_level_pool)
+
+def jaccard_weights(S: sp.csr_matrix, top_m: int = 0, posting_cap: int = 0, seed: int = 0) -> sp.csr_matrix:
+    """Sparse J(i, j) of every pair, as ``text_level_pool`` weighs them (its blocked code path,
+    materialised): self weight 1, at most ``top_m`` partners."""
+    S = S.tocsr().astype(np.float32)
+    n = S.shape[0]
+    J, level = _candidates(S, _cap_postings(S, posting_cap, seed), np.asarray(S.sum(axis=1)).ravel(), np.arange(n))
+    row = np.repeat(np.arange(n), np.diff(J.indptr))
+    partner = J.indices != row  # entries stay in (row, column) order
+    J = sp.csr_matrix((J.data[partner], (row[partner], J.indices[partner])), shape=J.shape)
+    if top_m:
+        J, _, _ = _top(J, level[partner], top_m)
+    return (J + sp.identity(n, np.float32, format="csr")).tocsr()
+
 
 E = np.eye(3, dtype=np.float32)  # three orthogonal text vectors
 LABELS = np.array([[1, 0, 0], [0, 1, 0]], np.float32)  # two label vectors

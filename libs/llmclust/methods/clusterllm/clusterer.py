@@ -3,7 +3,7 @@
 Each iteration: embed with the current embedder -> sample triplets on uncertain anchors
 (:mod:`.triplets`) -> the judge picks the choice that matches each anchor, from the
 log-probabilities of its answers in both choice orders (:mod:`.questions`) -> the audit
-(:mod:`llmclust.audit`) weighs those answers against the embedder; at weight 0 the method
+(:mod:`llmclust.llm.audit`) weighs those answers against the embedder; at weight 0 the method
 stops here and clusters the embedder's vectors -> fine-tune the embedder on the confident,
 order-consistent (anchor, chosen, other) triplets with InfoNCE (Ray Train), at the learning
 rate times the weight -> re-embed.
@@ -17,7 +17,7 @@ The stages are in :mod:`.stages`; the config (``clusterllm`` section) in :mod:`.
 
 Example::
 
-    from llmclust.job import load_job_config
+    from llmclust.methods.job import load_job_config
     cfg = load_job_config("ray_configs/clusterllm_local.yaml", ["corpus.limit=300", "clustering.n_clusters=20"])
     model = ClusterLLMClusterer(cfg).fit()
     model.labels_, model.embedder_path_       # the fine-tuned embedder lives in the run dir
@@ -27,24 +27,41 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import pyarrow as pa
 
 from llmclust import schema
-from llmclust.embedding import embed_stage
-from llmclust.llm.budget import announce
-from llmclust.methods.base import Representation, TextClusterer
+from llmclust.llm.budget import StagePlan, sample_texts, stage_plan
+from llmclust.methods.base import ReportSection, Representation, TextClusterer
 from llmclust.methods.clusterllm.judges import LLMJudge
-from llmclust.methods.clusterllm.stages import granularity_stage, judge_stage, train_stage, triplet_stage
+from llmclust.methods.clusterllm.prompts import pair_chat
+from llmclust.methods.clusterllm.questions import triplet_views
+from llmclust.methods.clusterllm.report import granularity_figure, granularity_sentence
+from llmclust.methods.clusterllm.stages import (
+    GRANULARITY_FILE,
+    GRANULARITY_STAGE,
+    granularity_stage,
+    judge_stage,
+    train_stage,
+    triplet_stage,
+)
 from llmclust.models import resolve_model
-from llmclust.runs import RunDir, Stage
+from llmclust.pipeline.embedding import embed_stage
+from llmclust.store.runs import RunDir, Stage
 
 log = logging.getLogger(__name__)
 
 
 class ClusterLLMClusterer(TextClusterer):
     method = "clusterllm"
+    uses_llm = True
+
+    @property
+    def chooses_k(self) -> bool:
+        return self.config.clusterllm.choose_k
 
     def __init__(self, config=None, judge=None):
         """``judge``: for benchmarks only (e.g. ``OracleJudge``); None asks the configured LLM."""
@@ -60,7 +77,7 @@ class ClusterLLMClusterer(TextClusterer):
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:
         cfg, cl = self.config, self.config.clusterllm
         texts = table.column(schema.TEXT).to_pylist()
-        announce(run, cfg, texts)  # the LLM plan, before any LLM work
+        self.announce_llm_plan(run, texts)  # before any LLM work
         vectors, stage = embed_stage(run, cfg.embedding, table, corpus)
         model_path = resolve_model(cfg.embedding.model)
         self.audit_ = {}
@@ -81,3 +98,34 @@ class ClusterLLMClusterer(TextClusterer):
         self.audit_["pairs"] = self.granularity_["audit"]
         log.info("clusterllm: chose K=%d (configured %d)", self.granularity_["k"], cfg.clustering.n_clusters)
         return Representation(vectors, stage, vectors, model_path, n_clusters=self.granularity_["k"], audit=self.audit_)
+
+    def llm_plan(self, texts: list[str]) -> list[StagePlan]:
+        """The triplet budget per iteration, plus the merge pairs when K is chosen: every question in
+        both orders (``same_pair`` triplets: two pairs each), one answer token scored, no retries."""
+        cl, sample = self.config.clusterllm, sample_texts(texts)
+        triplets = [c for t in sample for c in triplet_views(cl.triplet_question, cl.task, t, t, t)[0].chats]
+        per_triplet = 2 * len(triplet_views(cl.triplet_question, cl.task, "", "", "")[0].chats)
+        stages = [stage_plan(f"llm_judge_iter{it}", per_triplet * cl.triplets.budget, triplets, 1, retried=False)
+                  for it in range(1, cl.iterations + 1)]
+        if cl.choose_k:
+            g = cl.granularity
+            pairs = [pair_chat(cl.task, t, t, g.demonstrations) for t in sample]
+            merges = min(g.k_max, len(texts)) - g.k_min
+            stages.append(stage_plan("llm_granularity", 2 * max(merges, 0) * g.pairs_per_merge, pairs, 1,
+                                     retried=False))
+        return stages
+
+    def summary_lines(self) -> list[str]:
+        g = getattr(self, "granularity_", None)
+        chosen = [f"chosen K {g['k']} from {g['answered']} answered pairs; classical estimates {g['classical']}"] if g else []
+        return chosen + [f"embedder: {self.embedder_path_}", *super().summary_lines()]
+
+    @classmethod
+    def k_choice(cls, run_path: Path, result: dict, config: dict) -> ReportSection | None:
+        """With ``clusterllm.choose_k``: the F-beta curve of the pair answers over K, the chosen K marked."""
+        file = run_path / GRANULARITY_STAGE / GRANULARITY_FILE
+        if not file.exists():
+            return None
+        granularity = json.loads(file.read_text())
+        return ReportSection("How K was chosen", granularity_sentence(granularity, config),
+                             figure=granularity_figure(granularity))

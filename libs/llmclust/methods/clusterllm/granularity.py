@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmclust.clustering import ClusteringConfig, kmeans
+from llmclust.pipeline.clustering import ClusteringConfig, cluster_sums, kmeans
 
 
 @dataclass
@@ -146,8 +146,7 @@ def classical_estimates(vectors: np.ndarray, h: Hierarchy, sample: int, seed: in
 
     n, d = vectors.shape
     k_max = len(h.leaf_sizes)
-    sums = np.zeros((k_max, d))
-    np.add.at(sums, h.leaf, vectors)
+    sums = cluster_sums(vectors, h.leaf, k_max)
     sq_norms = np.bincount(h.leaf, weights=(vectors.astype(np.float64) ** 2).sum(1), minlength=k_max)
     rows = np.random.default_rng(seed).choice(n, size=min(n, sample), replace=False)
     dist = np.maximum(1 - vectors[rows] @ vectors[rows].T, 0)  # cosine distance, computed once
@@ -157,8 +156,7 @@ def classical_estimates(vectors: np.ndarray, h: Hierarchy, sample: int, seed: in
         k = int(k)
         node = np.unique(h.roots[i], return_inverse=True)[1]
         size = np.bincount(node, weights=h.leaf_sizes, minlength=k)
-        node_sum = np.zeros((k, d))
-        np.add.at(node_sum, node, sums)
+        node_sum = cluster_sums(sums, node, k)
         sse[k] = float(np.bincount(node, weights=sq_norms, minlength=k).sum()
                        - ((node_sum ** 2).sum(1) / np.maximum(size, 1)).sum())
         bic[k] = _bic(sse[k], size, n, d)

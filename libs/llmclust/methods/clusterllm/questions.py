@@ -6,13 +6,13 @@ those answers only.
 Triplet formulations (``clusterllm.triplet_question``; which carries signal is measured by
 ``benchmarks/triplet_questions.py``):
 
-* ``choice``: the worked-examples prompt of :mod:`.judges`, the assistant turn prefixed with
+* ``choice``: the worked-examples prompt of :mod:`.prompts`, the assistant turn prefixed with
   "Choice", the answers " 1" / " 2";
 * ``letters``: no examples, the choices as A and B, the answers "A" / "B";
 * ``same_pair``: the anchor and each choice asked separately, "same {perspective}? yes / no";
   the choice with the higher log-odds of "yes" wins (a view per text order).
 
-Pairs (granularity) are asked with the demonstrations prompt of :mod:`.judges`, answers
+Pairs (granularity) are asked with the demonstrations prompt of :mod:`.prompts`, answers
 "Yes" / "No", in both text orders.
 
 Example::
@@ -25,45 +25,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmclust.llm.base import Chat
-from llmclust.llm.prompts import split_task
 from llmclust.llm.scoring import normalised
-from llmclust.llm.two_views import View, log_odds_preference
+from llmclust.llm.two_views import View, Votes, log_odds_preference
+from llmclust.methods.clusterllm.prompts import choice_chat, letters_chat, same_chat
 
-SYSTEM = "You answer with a few words only. Never explain."
-LETTERS_PROMPT = (
-    "Task: {task}\n"
-    "Query: {anchor}\n"
-    "A: {first}\n"
-    "B: {second}\n"
-    "Which one, A or B, has the same {perspective} as the Query? Answer with the letter only."
-)
-SAME_PROMPT = (
-    "Task: {task}\n"
-    "Text 1: {a}\n"
-    "Text 2: {b}\n"
-    "Do Text 1 and Text 2 have the same {perspective}? Answer yes or no."
-)
+TRIPLET_NO_ANSWER = 0
+PAIR_NO_ANSWER = -1
 YES_NO = ("yes", "no")
 
 
-def _user(content: str) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+class JudgeVotes(Votes):
+    """Two-view answers read as ClusterLLM's: which choice of a triplet, same category or not."""
 
+    def choices(self) -> np.ndarray:
+        """Triplets: int8 1 (first choice), 2 (second), 0 (no answer, or an exact tie)."""
+        return np.where(self.p > 0.5, 1, np.where(self.p < 0.5, 2, TRIPLET_NO_ANSWER)).astype(np.int8)
 
-def same_chat(task: str, a: str, b: str) -> Chat:
-    return _user(SAME_PROMPT.format(task=task, perspective=split_task(task)[0], a=a, b=b))
-
-
-def letters_chat(task: str, anchor: str, first: str, second: str) -> Chat:
-    return _user(LETTERS_PROMPT.format(task=task, perspective=split_task(task)[0], anchor=anchor,
-                                       first=first, second=second))
-
-
-def choice_chat(task: str, anchor: str, first: str, second: str) -> Chat:
-    from llmclust.methods.clusterllm.judges import triplet_chat
-
-    return triplet_chat(task, anchor, first, second) + [{"role": "assistant", "content": "Choice"}]
+    def same(self) -> np.ndarray:
+        """Pairs: int8 1 (same), 0 (different), -1 (no answer, or an exact tie)."""
+        return np.where(self.p > 0.5, 1, np.where(self.p < 0.5, 0, PAIR_NO_ANSWER)).astype(np.int8)
 
 
 def triplet_views(question: str, task: str, anchor: str, first: str, second: str) -> list[View]:

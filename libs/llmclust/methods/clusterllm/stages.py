@@ -2,7 +2,7 @@
 
 * ``triplet_stage``: entropy-sampled (anchor, choice 1, choice 2) rows (:mod:`.triplets`);
 * ``judge_stage``: the judge's answer per triplet, in two views, and the audit of those
-  answers against the embedder (:mod:`llmclust.audit`): the weight the LLM's signal gets;
+  answers against the embedder (:mod:`llmclust.llm.audit`): the weight the LLM's signal gets;
 * ``train_stage``: InfoNCE fine-tuning of the embedder on the confident, order-consistent
   triplets, at the learning rate times that weight (Ray Train); skipped at weight 0;
 * ``granularity_stage``: K from the judge's pair answers along a merge hierarchy
@@ -24,18 +24,34 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llmclust import schema
-from llmclust.methods.clusterllm.config import ClusterLLMConfig, GranularityConfig, TripletConfig
-from llmclust.methods.clusterllm.granularity import build_hierarchy, choose_k, classical_estimates, sample_pairs
-from llmclust.audit import AuditConfig, AuditResult, audit_votes
+from llmclust.llm.audit import AuditConfig, AuditResult, audit_votes
+from llmclust.methods.clusterllm import columns
+from llmclust.methods.clusterllm.config import (
+    ClusterLLMConfig,
+    GranularityConfig,
+    TripletConfig,
+)
+from llmclust.methods.clusterllm.granularity import (
+    build_hierarchy,
+    choose_k,
+    classical_estimates,
+    sample_pairs,
+)
 from llmclust.methods.clusterllm.judges import JudgeContext, PairJudge, TripletJudge
-from llmclust.llm.two_views import TRIPLET_NO_ANSWER, Votes
+from llmclust.methods.clusterllm.questions import (
+    PAIR_NO_ANSWER,
+    TRIPLET_NO_ANSWER,
+    JudgeVotes,
+)
 from llmclust.methods.clusterllm.triplets import TripletSample, sample_triplets
-from llmclust.runs import RunDir, Stage, write_json, write_table
+from llmclust.store.runs import RunDir, Stage, write_json, write_table
 from llmclust.training.embedder_trainer import TrainResult, train_embedder
 from llmclust.training.triplet_infonce import TripletInfoNCELoss
 
 log = logging.getLogger(__name__)
+
+GRANULARITY_STAGE = "granularity"
+GRANULARITY_FILE = "granularity.json"  # the chosen K, the F-beta curve, classical estimates, the audit
 
 
 def triplet_stage(run: RunDir, cfg: TripletConfig, vectors: np.ndarray, upstream: Stage,
@@ -57,7 +73,7 @@ def triplet_stage(run: RunDir, cfg: TripletConfig, vectors: np.ndarray, upstream
 class Judged:
     """A judge's triplet answers and their audit."""
 
-    votes: Votes
+    votes: JudgeVotes
     audit: AuditResult
 
     def training_mask(self, cfg: AuditConfig) -> np.ndarray:
@@ -72,14 +88,14 @@ def embedder_preference(vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
     return diff > 0, np.abs(diff)
 
 
-def _votes_table(table: pa.Table, votes: Votes) -> pa.Table:
-    return (table.append_column(schema.P_FIRST, pa.array(votes.p, pa.float64()))
-            .append_column(schema.CONSISTENT, pa.array(votes.consistent)))
+def _votes_table(table: pa.Table, votes: JudgeVotes) -> pa.Table:
+    return (table.append_column(columns.P_FIRST, pa.array(votes.p, pa.float64()))
+            .append_column(columns.CONSISTENT, pa.array(votes.consistent)))
 
 
-def _read_votes(table: pa.Table) -> Votes:
-    return Votes(table.column(schema.P_FIRST).to_numpy(zero_copy_only=False),
-                 table.column(schema.CONSISTENT).to_numpy(zero_copy_only=False))
+def _read_votes(table: pa.Table) -> JudgeVotes:
+    return JudgeVotes(table.column(columns.P_FIRST).to_numpy(zero_copy_only=False),
+                 table.column(columns.CONSISTENT).to_numpy(zero_copy_only=False))
 
 
 def judge_stage(run: RunDir, judge: TripletJudge, sample: TripletSample, texts: list[str], vectors: np.ndarray,
@@ -93,7 +109,7 @@ def judge_stage(run: RunDir, judge: TripletJudge, sample: TripletSample, texts: 
 
     def write(stage: Stage, judged: Judged) -> dict:
         choices = judged.votes.choices()
-        table = sample.to_table().append_column(schema.CHOICE, pa.array(choices, pa.int8()))
+        table = sample.to_table().append_column(columns.CHOICE, pa.array(choices, pa.int8()))
         write_table(stage.file("choices.parquet"), _votes_table(table, judged.votes))
         write_json(stage.file("audit.json"), judged.audit.to_dict())
         unanswered = int((choices == TRIPLET_NO_ANSWER).sum())
@@ -136,14 +152,9 @@ def train_stage(run: RunDir, cl: ClusterLLMConfig, audit: AuditConfig, sample: T
         return train_embedder(tuples, TripletInfoNCELoss(cl.temperature), model_path, out, training,
                               stage.file("ray"), name=name)
 
-    def write(stage: Stage, result: TrainResult) -> dict:
-        write_json(stage.file("losses.json"), result.losses)
-        return {"rows": result.rows, "steps": result.steps, "train_seconds": round(result.seconds, 1),
-                "learning_rate": training.learning_rate, "loss_first": result.losses[0],
-                "loss_last": result.losses[-1], "embedder": str(out)}
-
-    stage.run(compute, write, lambda stage: None)
-    return str(out), stage
+    result = stage.run(compute, lambda stage, result: {**result.write(stage), "learning_rate": training.learning_rate},
+                       TrainResult.read)
+    return result.model_dir, stage
 
 
 def pair_preference(vectors: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,20 +164,19 @@ def pair_preference(vectors: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray,
 
 
 def granularity_stage(run: RunDir, cfg: GranularityConfig, judge: PairJudge, vectors: np.ndarray, texts: list[str],
-                      upstream: Stage, audit: AuditConfig, fallback_k: int, name: str = "granularity") -> dict:
+                      upstream: Stage, audit: AuditConfig, fallback_k: int, name: str = GRANULARITY_STAGE) -> dict:
     """K from the judge's pair answers; F-beta curve, classical estimates and the audit in
     granularity.json. When the audit gives the pair answers weight 0, K is ``fallback_k``."""
     stage = run.stage(name, cfg, judge.name, audit, fallback_k, upstream.fingerprint)
 
-    def compute() -> dict:
+    def compute() -> tuple[dict, pa.Table]:
         hierarchy = build_hierarchy(vectors, cfg.k_max, cfg.k_min, cfg.seed)
         pairs = sample_pairs(hierarchy, cfg.pairs_per_merge, cfg.seed)
         votes = judge.pairs(pairs, texts, JudgeContext(run, f"llm_{name}", upstream))
         checked = audit_votes("pairs", votes, *pair_preference(vectors, pairs), audit)
-        same = np.where(votes.consistent, votes.same(), -1)  # an answer that flips with the order is none
-        write_table(stage.file("pairs.parquet"), _votes_table(pa.table({
-            schema.PAIR_A: pairs[:, 0], schema.PAIR_B: pairs[:, 1], schema.MERGE_K: pairs[:, 2],
-            schema.SAME: pa.array(same, pa.int8())}), votes))
+        same = np.where(votes.consistent, votes.same(), PAIR_NO_ANSWER)  # an answer that flips with the order is none
+        answers = _votes_table(pa.table({columns.PAIR_A: pairs[:, 0], columns.PAIR_B: pairs[:, 1],
+                                         columns.MERGE_K: pairs[:, 2], columns.SAME: pa.array(same, pa.int8())}), votes)
         choice = choose_k(hierarchy, pairs, same, cfg.beta)
         classical = classical_estimates(vectors, hierarchy, cfg.silhouette_sample, cfg.seed)
         if choice.unanswered:
@@ -177,10 +187,15 @@ def granularity_stage(run: RunDir, cfg: GranularityConfig, judge: PairJudge, vec
         return {"k": k, "k_from_pairs": choice.k, "judge": judge.name, "pairs": len(pairs),
                 "answered": choice.answered, "unanswered": choice.unanswered, "said_same": choice.said_same,
                 "audit": checked.to_dict(), "classical": {k: v for k, v in classical.items() if k != "curves"},
-                "fbeta": choice.curve, "curves": classical["curves"]}
+                "fbeta": choice.curve, "curves": classical["curves"]}, answers
 
-    def write(stage: Stage, summary: dict) -> dict:
-        write_json(stage.file("granularity.json"), summary)
+    def write(stage: Stage, computed: tuple[dict, pa.Table]) -> dict:
+        summary, answers = computed
+        write_table(stage.file("pairs.parquet"), answers)
+        write_json(stage.file(GRANULARITY_FILE), summary)
         return {"rows": summary["pairs"], **{k: v for k, v in summary.items() if k not in ("fbeta", "curves")}}
 
-    return stage.run(compute, write, lambda stage: stage.read_json("granularity.json"))
+    def read(stage: Stage) -> tuple[dict, pa.Table]:
+        return stage.read_json(GRANULARITY_FILE), pq.read_table(stage.file("pairs.parquet"))
+
+    return stage.run(compute, write, read)[0]

@@ -29,9 +29,10 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from llmclust import schema
-from llmclust.clustering import ClusteringConfig, kmeans, student_t_assignment
+from llmclust.methods.clusterllm import columns
 from llmclust.methods.clusterllm.config import TripletConfig
-from llmclust.models import import_faiss
+from llmclust.optional import import_faiss
+from llmclust.pipeline.clustering import ClusteringConfig, kmeans, student_t_assignment
 
 
 @dataclass
@@ -42,17 +43,17 @@ class TripletSample:
 
     def to_table(self) -> pa.Table:
         return pa.table({
-            schema.ANCHOR: pa.array(self.rows[:, 0], pa.int64()),
-            schema.CHOICE_1: pa.array(self.rows[:, 1], pa.int64()),
-            schema.CHOICE_2: pa.array(self.rows[:, 2], pa.int64()),
-            schema.ENTROPY: pa.array(self.entropy.astype(np.float32)),
+            columns.ANCHOR: pa.array(self.rows[:, 0], pa.int64()),
+            columns.CHOICE_1: pa.array(self.rows[:, 1], pa.int64()),
+            columns.CHOICE_2: pa.array(self.rows[:, 2], pa.int64()),
+            columns.ENTROPY: pa.array(self.entropy.astype(np.float32)),
         })
 
     @classmethod
     def from_table(cls, table: pa.Table) -> "TripletSample":
-        schema.require_columns(table, [schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2, schema.ENTROPY], "triplets")
-        rows = np.stack([table.column(c).to_numpy() for c in (schema.ANCHOR, schema.CHOICE_1, schema.CHOICE_2)], 1)
-        return cls(rows.astype(np.int64), table.column(schema.ENTROPY).to_numpy())
+        schema.require_columns(table, [columns.ANCHOR, columns.CHOICE_1, columns.CHOICE_2, columns.ENTROPY], "triplets")
+        rows = np.stack([table.column(c).to_numpy() for c in (columns.ANCHOR, columns.CHOICE_1, columns.CHOICE_2)], 1)
+        return cls(rows.astype(np.int64), table.column(columns.ENTROPY).to_numpy())
 
 
 def soft_assignment(vectors: np.ndarray, centers: np.ndarray, alpha: float, top: int,

@@ -16,7 +16,7 @@ Iteration t (t = 0..iterations), each step a checkpointed stage named ``iter<t>_
 The last iteration's ``cluster`` / ``evaluate`` are the job's result: the clusterer publishes
 them as they are, without clustering the same space again.
 
-Before the first clustering, the audit (:mod:`llmclust.audit`) puts iteration 0's greedy
+Before the first clustering, the audit (:mod:`llmclust.llm.audit`) puts iteration 0's greedy
 interpretations back to the LLM as closed questions ("which fits this text?"). At weight 0
 the interpretations carry no signal the LLM itself stands by: co-training then clusters the
 raw texts' embeddings (``iter0_`` stages on ``embed``), trains nothing and stops, and says so.
@@ -43,15 +43,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
-from llmclust.audit import AuditResult, description_audit
-from llmclust.clustering import ClusteringConfig, kmeans
-from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
+from llmclust.llm.audit import AuditResult, description_audit
 from llmclust.llm.engines import keep_engines
-from llmclust.methods.cotrain.interpretations import interpretation_chats, parse_interpretation
-from llmclust.methods.cotrain.preference import density_scores, duplicate_matrix, preference_pairs
+from llmclust.methods.cotrain import columns
+from llmclust.methods.cotrain.interpretations import (
+    interpretation_chats,
+    parse_interpretation,
+)
+from llmclust.methods.cotrain.preference import (
+    density_scores,
+    duplicate_matrix,
+    preference_pairs,
+)
+from llmclust.methods.cotrain.report import CANDIDATES_FILE, ITERATIONS_FILE
 from llmclust.models import model_weights, resolve_model
-from llmclust.runs import RunDir, Stage, write_json, write_table
+from llmclust.pipeline.clustering import ClusteringConfig, kmeans
+from llmclust.pipeline.embedding import embed_stage
+from llmclust.store.runs import TRANSIENT, RunDir, Stage, write_json, write_table
 from llmclust.training.contrastive_dec import ContrastiveDECLoss
 from llmclust.training.dpo import train_dpo
 from llmclust.training.embedder_trainer import TrainResult, train_embedder
@@ -110,20 +119,20 @@ def _interpretations(run: RunDir, t: int, texts: list[str], raw, parsed, upstrea
         return pa.table({
             schema.ROW: pa.array(np.arange(n * m), pa.int64()),
             schema.ID: pa.array(np.repeat(np.arange(n), m), pa.int64()),
-            schema.CANDIDATE: pa.array(np.tile(np.arange(m), n), pa.int64()),
+            columns.CANDIDATE: pa.array(np.tile(np.arange(m), n), pa.int64()),
             schema.TEXT: pa.array(shown), schema.RESPONSE: pa.array([a for row in raw for a in row]),
-            schema.VALID: pa.array(valid.ravel()),
+            columns.VALID: pa.array(valid.ravel()),
         })
 
     def write(stage: Stage, candidates: pa.Table) -> dict:
-        write_table(stage.file("candidates.parquet"), candidates)
-        valid = candidates.column(schema.VALID).to_numpy(zero_copy_only=False).reshape(n, m)
+        write_table(stage.file(CANDIDATES_FILE), candidates)
+        valid = candidates.column(columns.VALID).to_numpy(zero_copy_only=False).reshape(n, m)
         failed_greedy = int((~valid[:, 0]).sum())
         if failed_greedy:
             log.warning("iteration %d: %d of %d greedy interpretations unparseable; their texts stand in", t, failed_greedy, n)
         return {"rows": n * m, "candidates": m, "unparseable": int((~valid).sum()), "greedy_fallback_to_text": failed_greedy}
 
-    return stage.run(compute, write, lambda stage: pq.read_table(stage.file("candidates.parquet"))), stage
+    return stage.run(compute, write, lambda stage: pq.read_table(stage.file(CANDIDATES_FILE))), stage
 
 
 def _prefer(run: RunDir, cfg, t: int, candidates: pa.Table, vectors: np.ndarray, upstream: Stage) -> tuple[list[dict], Stage]:
@@ -131,24 +140,24 @@ def _prefer(run: RunDir, cfg, t: int, candidates: pa.Table, vectors: np.ndarray,
     ct = cfg.cotrain
     stage = run.stage(f"iter{t}_prefer", ct.preference, ct.density_k, ct.density_runs, ct.max_pairs, ct.seed,
                       cfg.clustering.n_clusters, ct.task, upstream.fingerprint)
-    m = int(candidates.column(schema.CANDIDATE).to_numpy().max()) + 1
+    m = int(candidates.column(columns.CANDIDATE).to_numpy().max()) + 1
     n = candidates.num_rows // m
     k = min(ct.density_k or cfg.clustering.n_clusters, n)
 
     def compute():
         cand_vectors = vectors.reshape(n, m, -1)
-        valid = candidates.column(schema.VALID).to_numpy(zero_copy_only=False).reshape(n, m)
+        valid = candidates.column(columns.VALID).to_numpy(zero_copy_only=False).reshape(n, m)
         shown = np.asarray(candidates.column(schema.TEXT).to_pylist(), dtype=object).reshape(n, m)
         raw = np.asarray(candidates.column(schema.RESPONSE).to_pylist(), dtype=object).reshape(n, m)
         scores = density_scores(cand_vectors[:, 0], cand_vectors, k, ct.density_runs, ct.seed)
         pairs = preference_pairs(scores, valid, ct.max_pairs, ct.seed + t, same=duplicate_matrix(shown.tolist()),
                                  random_choice=ct.preference == "random")
-        log.info("iteration %d preference (%s): %s", t, ct.preference, pairs.report)
+        log.info("iteration %d preference (%s): %s", t, ct.preference, pairs.report, extra=TRANSIENT)
         table = pa.table({
-            schema.ROW: pa.array(pairs.row), schema.CHOSEN_CANDIDATE: pa.array(pairs.chosen),
-            schema.REJECTED_CANDIDATE: pa.array(pairs.rejected),
-            schema.CHOSEN: pa.array(raw[pairs.row, pairs.chosen].tolist(), pa.string()),
-            schema.REJECTED: pa.array(raw[pairs.row, pairs.rejected].tolist(), pa.string()),
+            schema.ROW: pa.array(pairs.row), columns.CHOSEN_CANDIDATE: pa.array(pairs.chosen),
+            columns.REJECTED_CANDIDATE: pa.array(pairs.rejected),
+            columns.CHOSEN: pa.array(raw[pairs.row, pairs.chosen].tolist(), pa.string()),
+            columns.REJECTED: pa.array(raw[pairs.row, pairs.rejected].tolist(), pa.string()),
         })
         return table, scores, pairs.report
 
@@ -172,8 +181,8 @@ def _dpo(run: RunDir, cfg, t: int, texts: list[str], pairs: list[dict], state: _
 
     def compute() -> dict:
         chats = interpretation_chats([texts[p[schema.ROW]] for p in pairs], ct.task)
-        examples = [{"prompt": chat, "chosen": [{"role": "assistant", "content": p[schema.CHOSEN]}],
-                     "rejected": [{"role": "assistant", "content": p[schema.REJECTED]}]} for chat, p in zip(chats, pairs)]
+        examples = [{"prompt": chat, "chosen": [{"role": "assistant", "content": p[columns.CHOSEN]}],
+                     "rejected": [{"role": "assistant", "content": p[columns.REJECTED]}]} for chat, p in zip(chats, pairs)]
         return train_dpo(examples, model_weights(cfg.llm.model), state.adapter, ct.dpo, stage.path)
 
     return stage.run(compute, lambda stage, result: {"rows": len(pairs), **result}, lambda stage: stage.manifest), stage
@@ -194,12 +203,7 @@ def _embedder(run: RunDir, cfg, t: int, texts: list[str], greedy: list[str], gre
         tuples = [(text, interp, interp) for text, interp in zip(texts, greedy)]
         return train_embedder(tuples, loss, state.embedder, stage.file("model"), ect, stage.file("ray"), name="embedder")
 
-    def write(stage: Stage, result: TrainResult) -> dict:
-        write_json(stage.file("losses.json"), result.losses)
-        return {"rows": len(texts), "dec_centres": k, "steps": result.steps, "loss_start": result.losses[0],
-                "loss_end": result.losses[-1], "model": result.model_dir}
-
-    stage.run(compute, write, lambda stage: None)
+    stage.run(compute, lambda stage, result: {**result.write(stage), "dec_centres": k}, TrainResult.read)
     return stage.manifest, stage
 
 
@@ -234,7 +238,7 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage, cluster: Calla
                        "unparseable": interp_stage.manifest["unparseable"], "space": "raw texts (audit weight 0)",
                        "embedder": state.embedder, "adapter": "",
                        "seconds": _seconds(*gen_stages, interp_stage, embed, text_stage, clustered.stage)}
-                write_json(run.path / "iterations.json", [row])
+                write_json(run.path / ITERATIONS_FILE, [row])
                 return CoTrainResult(text_vectors, clustered, text_stage, state.embedder, "", [row], audit)
         clustered = cluster(run, greedy_vectors, embed, f"iter{t}_")
         metrics = clustered.metrics
@@ -255,6 +259,7 @@ def run_cotrain(run: RunDir, cfg, table: pa.Table, corpus: Stage, cluster: Calla
             state = _State(emb["model"], dpo["adapter"], chained)
         row["seconds"] = _seconds(*stages)
         summary.append(row)
-        write_json(run.path / "iterations.json", summary)
-        log.info("co-training iteration %d: %s", t, json.dumps({k: v for k, v in row.items() if k not in ("embedder", "adapter")}))
+        write_json(run.path / ITERATIONS_FILE, summary)
+        log.info("co-training iteration %d: %s", t, json.dumps({k: v for k, v in row.items() if k not in ("embedder", "adapter")}),
+                 extra=TRANSIENT)
     return CoTrainResult(greedy_vectors, clustered, embed, state.embedder, state.adapter, summary, audit)

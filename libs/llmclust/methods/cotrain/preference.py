@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from llmclust.models import import_faiss
+from llmclust.optional import import_faiss
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,8 @@ rows. Cost: O(distinct sets x labels per set x posting_cap + n x d).
 
 Example::
 
-    S = incidence([[0], [0, 1], [1]], n_labels=2)
-    jaccard_weights(S, top_m=0, posting_cap=0).toarray()
-    # [[1, .5, 0], [.5, 1, .5], [0, .5, 1]]
+    S = incidence([[0], [0, 1], [1]], n_labels=2)      # J = [[1, .5, 0], [.5, 1, .5], [0, .5, 1]]
+    r, report = text_level_pool(label_level_pool(E, L, S), S, top_m=200)
 """
 
 from __future__ import annotations
@@ -119,20 +118,6 @@ def _top(J: sp.csr_matrix, level: np.ndarray, top: int) -> tuple[sp.csr_matrix, 
     last_col[row[ends]], last_val[row[ends]] = J.indices[ends], J.data[ends]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=b))])
     return sp.csr_matrix((J.data[keep], J.indices[keep], indptr), shape=J.shape), last_col, last_val
-
-
-def jaccard_weights(S: sp.csr_matrix, top_m: int = 0, posting_cap: int = 0, seed: int = 0) -> sp.csr_matrix:
-    """Sparse J(i, j) of every pair, as :func:`text_level_pool` weighs them: self weight 1, at
-    most ``top_m`` partners. It materialises every pair: for small inputs and tests."""
-    S = S.tocsr().astype(np.float32)
-    n = S.shape[0]
-    J, level = _candidates(S, _cap_postings(S, posting_cap, seed), np.asarray(S.sum(axis=1)).ravel(), np.arange(n))
-    row = np.repeat(np.arange(n), np.diff(J.indptr))
-    partner = J.indices != row  # entries stay in (row, column) order
-    J = sp.csr_matrix((J.data[partner], (row[partner], J.indices[partner])), shape=J.shape)
-    if top_m:
-        J, _, _ = _top(J, level[partner], top_m)
-    return (J + sp.identity(n, np.float32, format="csr")).tocsr()
 
 
 def _distinct_sets(S: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ texts + embeddings e + neighbours
   -> lumi_sample       above ``llm_sample`` texts: the representatives the LLM is asked about
   -> lumi_labels       one label l_i per text (LLM, shown ``label_context_k`` neighbours)
   -> lumi_label_embed  E(l) for each distinct label
-  -> llm_labels_audit  the labels put back to the LLM as closed questions (:mod:`llmclust.audit`):
+  -> llm_labels_audit  the labels put back to the LLM as closed questions (:mod:`llmclust.llm.audit`):
                        the weight w of the labels; at w = 0 LUMI stops here and returns the
                        embedder's vectors (no multi-label calls, no pooling)
   -> lumi_candidates   neighbours under z_i = mean(e_i, E(l_i)), collecting distinct labels
@@ -39,16 +39,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmclust import schema
-from llmclust.audit import AuditResult, description_audit
-from llmclust.embedding import embed_stage
 from llmclust.llm import SamplingParams, generate_stage
+from llmclust.llm.audit import AuditResult, description_audit
 from llmclust.llm.parsers import parse_choices, parse_label
-from llmclust.llm.prompts import context_block, numbered, render
-from llmclust.methods.lumi.pooling import incidence, label_level_pool, normalize, pseudo_label_view, text_level_pool
-from llmclust.neighbours import neighbours_stage
-from llmclust.runs import RunDir, Stage, write_json, write_table
+from llmclust.llm.prompts import context_block, numbered
+from llmclust.methods.lumi import columns
+from llmclust.methods.lumi.pooling import (
+    incidence,
+    label_level_pool,
+    normalize,
+    pseudo_label_view,
+    text_level_pool,
+)
+from llmclust.methods.lumi.prompts import LUMI_PROMPTS
+from llmclust.pipeline.clustering import members_by_cluster
+from llmclust.pipeline.embedding import embed_stage
+from llmclust.pipeline.neighbours import neighbours_stage
+from llmclust.store.runs import RunDir, Stage, write_json, write_table
 
 log = logging.getLogger(__name__)
+
+POOL_STAGE = "lumi_pool"
+PSEUDO_LABELS_FILE = "pseudo_labels.parquet"  # ROW, TEXT, PSEUDO_LABEL, PSEUDO_LABELS (every label kept)
 
 
 @dataclass
@@ -96,8 +108,8 @@ class Sample:
 def representatives(vectors: np.ndarray, count: int, neighbours_cfg, seed: int = 0) -> Sample:
     """The text nearest to each of ``count`` fine KMeans centres; every text copies its own
     centre's (centres no text is nearest to are dropped, so there may be fewer)."""
-    from llmclust.models import import_faiss
-    from llmclust.neighbours import knn
+    from llmclust.optional import import_faiss
+    from llmclust.pipeline.neighbours import knn
 
     faiss = import_faiss()
     # a few points per centre and iterations: the centres only need to spread over the corpus
@@ -105,8 +117,7 @@ def representatives(vectors: np.ndarray, count: int, neighbours_cfg, seed: int =
     km.train(np.ascontiguousarray(vectors, dtype=np.float32))
     centre, cosine = knn(km.centroids, replace(neighbours_cfg, k=1), queries=vectors)
     centre, cosine = centre[:, 0], cosine[:, 0]
-    order = np.lexsort((-cosine, centre))  # by centre, nearest text first
-    rows = np.sort(order[np.r_[True, centre[order][1:] != centre[order][:-1]]])
+    rows = np.sort([m[0] for m in members_by_cluster(centre, count, cosine) if len(m)])  # the nearest text a centre
     position = np.full(count, -1)
     position[centre[rows]] = np.arange(len(rows))
     return Sample(rows, position[centre], cosine)
@@ -133,7 +144,7 @@ def sample_stage(run: RunDir, cfg, vectors: np.ndarray, upstream: Stage) -> tupl
 def initial_labels(run: RunDir, cfg, texts: list[str], neighbours: np.ndarray, upstream: Stage, rows: np.ndarray):
     """Step 1: one label per asked text (``rows``); returns (their labels, generation result, fallback count)."""
     lumi = cfg.lumi
-    chats = [render("lumi_label", lumi.task, text=texts[i],
+    chats = [LUMI_PROMPTS.render("lumi_label", lumi.task, text=texts[i],
                     context=context_block([texts[j] for j in neighbours[i, : lumi.label_context_k]], lumi.context_chars))
              for i in rows.tolist()]
     result = generate_stage(run, "lumi_labels", chats, SamplingParams(max_tokens=lumi.label_max_tokens, seed=lumi.seed),
@@ -173,7 +184,7 @@ def multi_labels(run: RunDir, cfg, texts: list[str], names: list[str], label_ind
     returns (their sets, result, report)."""
     lumi = cfg.lumi
     candidates = candidate_labels(label_index, cand_neighbours[rows], lumi.candidate_labels)
-    chats = [render("lumi_multilabel", lumi.task, text=texts[i], labels=numbered([names[c] for c in candidates[j]]))
+    chats = [LUMI_PROMPTS.render("lumi_multilabel", lumi.task, text=texts[i], labels=numbered([names[c] for c in candidates[j]]))
              for j, i in enumerate(rows.tolist())]
     result = generate_stage(run, "lumi_multilabel", chats, SamplingParams(max_tokens=lumi.choice_max_tokens, seed=lumi.seed),
                             cfg.llm, upstream, parse=parse_choices)
@@ -223,7 +234,7 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
                 "copied_cosine_mean": round(float(sample.cosine[copied].mean()), 4) if copied.any() else None,
                 "copied_cosine_p10": round(float(np.percentile(sample.cosine[copied], 10)), 4) if copied.any() else None}
 
-    stage = run.stage("lumi_pool", lumi, cfg.audit, multi_result.stage.fingerprint)
+    stage = run.stage(POOL_STAGE, lumi, cfg.audit, multi_result.stage.fingerprint)
 
     def compute() -> LumiResult:
         S = incidence(sets, len(names))
@@ -237,18 +248,18 @@ def run_lumi(run: RunDir, cfg, table: pa.Table, vectors: np.ndarray, embed: Stag
 
     def write(stage: Stage, result: LumiResult) -> dict:
         write_table(stage.file("vectors.parquet"), pa.table({
-            schema.ROW: table.column(schema.ROW), schema.LABEL_POOLED: schema.to_fixed_list(result.label_pooled),
-            schema.TEXT_POOLED: schema.to_fixed_list(result.text_pooled)}))
-        write_table(stage.file("pseudo_labels.parquet"), pa.table({
+            schema.ROW: table.column(schema.ROW), columns.LABEL_POOLED: schema.to_fixed_list(result.label_pooled),
+            columns.TEXT_POOLED: schema.to_fixed_list(result.text_pooled)}))
+        write_table(stage.file(PSEUDO_LABELS_FILE), pa.table({
             schema.ROW: table.column(schema.ROW), schema.TEXT: texts,
-            schema.PSEUDO_LABEL: labels, schema.PSEUDO_LABELS: result.pseudo_labels}))
+            columns.PSEUDO_LABEL: labels, columns.PSEUDO_LABELS: result.pseudo_labels}))
         write_json(stage.file("report.json"), result.report)
         return {"rows": len(texts), **result.report}
 
     def read(stage: Stage) -> LumiResult:
         vec = pq.read_table(stage.file("vectors.parquet"))
-        pseudo = pq.read_table(stage.file("pseudo_labels.parquet")).column(schema.PSEUDO_LABELS).to_pylist()
-        return LumiResult(*(schema.from_fixed_list(vec.column(c)) for c in (schema.LABEL_POOLED, schema.TEXT_POOLED)),
+        pseudo = pq.read_table(stage.file(PSEUDO_LABELS_FILE)).column(columns.PSEUDO_LABELS).to_pylist()
+        return LumiResult(*(schema.from_fixed_list(vec.column(c)) for c in (columns.LABEL_POOLED, columns.TEXT_POOLED)),
                           pseudo, stage.read_json("report.json"))
 
     result = stage.run(compute, write, read)
@@ -268,7 +279,7 @@ def llm_names(run: RunDir, cfg, pseudo_labels: list[list[str]], clusters: np.nda
     """A short LLM summary of each cluster's top labels; the label name where it gives none."""
     fallback = label_names(pseudo_labels, clusters, k)
     top = [[l for l, _ in cnt.most_common(8)] for cnt in _label_counts(pseudo_labels, clusters, k)]
-    chats = [render("cluster_name", cfg.lumi.task, labels=numbered(t)) for t in top]
+    chats = [LUMI_PROMPTS.render("cluster_name", cfg.lumi.task, labels=numbered(t)) for t in top]
     result = generate_stage(run, "lumi_names", chats, SamplingParams(max_tokens=cfg.lumi.label_max_tokens),
                             cfg.llm, upstream, parse=parse_label)
     return [v or f for v, f in zip(result.values, fallback)]

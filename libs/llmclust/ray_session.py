@@ -1,0 +1,96 @@
+"""Ray start-up, in one place: which cluster to join (or start), and where its output goes.
+
+:func:`init_ray` joins the cluster named by ``ray.address`` or ``$RAY_ADDRESS`` (``ray job
+submit`` sets it), else starts a local Ray; :meth:`TextClusterer.fit` calls it, so the Python
+API needs nothing else. :func:`start_ray` is what the job scripts call: the same, and Ray's
+worker output and raylet messages routed to the job's log (``job.log``) instead of the terminal.
+
+Example::
+
+    init_ray(RayConfig(num_cpus=2))                     # a local Ray with two CPUs
+    start_ray(RayConfig(), verbose=False)               # a job: worker output -> job.log
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from llmclust.config import expect
+
+# Ray worker and actor output, re-logged line by line: below ERROR, so job.log only
+workers_log = logging.getLogger("ray_workers")
+_ray_print_to_stdstream = None  # Ray's own, while start_ray has replaced it
+
+
+@dataclass
+class RayConfig:
+    address: str = ""  # empty: $RAY_ADDRESS if set (ray job submit), else start Ray locally
+    num_cpus: int = 0  # local Ray only; 0: all cores
+    num_gpus: int = -1  # local Ray only; -1: detect
+
+    def __post_init__(self):
+        expect(self.num_cpus >= 0, "num_cpus", self.num_cpus, "0 (all cores) or a positive integer")
+
+
+def init_ray(cfg: RayConfig) -> None:
+    """Connect to the cluster named by the config or $RAY_ADDRESS, else start Ray locally."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = cfg.address or os.environ.get("RAY_ADDRESS") or None
+    kwargs = {"log_to_driver": True}
+    if address is None:
+        kwargs.update(num_cpus=cfg.num_cpus or None, include_dashboard=False)
+        if cfg.num_gpus >= 0:
+            kwargs["num_gpus"] = cfg.num_gpus
+    ray.init(address=address, **kwargs)
+
+
+def _log_worker_lines(data: dict) -> None:
+    who = data.get("actor_name") or data.get("task_name") or "worker"
+    for line in data.get("lines", []):
+        workers_log.info("(%s pid=%s) %s", who, data.get("pid"), line)
+
+
+def _log_cluster_messages(data: dict, ignore_prefix: bool = False) -> None:
+    """Messages Ray's raylet and GCS push to the driver, into job.log (see :func:`start_ray`)."""
+    for line in data.get("lines", []):
+        workers_log.warning("(%s) %s", data.get("pid") or "raylet", line)
+
+
+def start_ray(ray_cfg, verbose: bool = False) -> None:
+    """Start or join Ray (:func:`init_ray`); worker output goes to job.log unless ``verbose``.
+
+    Two streams reach a Ray driver's terminal besides Python logging, and both go to job.log:
+    the output of workers and actors (the log monitor), and the messages the raylet pushes to the
+    driver: "A worker died or was killed while executing a task by an unexpected system error"
+    when a worker crashes (Ray then retries the task, and the job usually goes on), "N worker
+    processes have been started" on a loaded machine. A job that really fails says so with its
+    own exception and the path of job.log.
+    """
+    init_ray(ray_cfg)
+    import ray._private.worker as ray_worker
+
+    global _ray_print_to_stdstream
+    if _ray_print_to_stdstream is None:
+        _ray_print_to_stdstream = getattr(ray_worker, "print_to_stdstream", None)
+    if verbose and _ray_print_to_stdstream is not None:  # Ray's own printing back, after a quiet job
+        ray_worker.print_to_stdstream = _ray_print_to_stdstream
+    if not verbose:
+        # ray 2.60 (pinned) prints worker output through this dispatcher's "ray_print_logs"
+        # handler; swapping it keeps the lines, in job.log, instead of dropping them with
+        # ray.init(log_to_driver=False)
+        from ray._private.ray_logging import (
+            global_worker_stdstream_dispatcher as dispatcher,
+        )
+
+        dispatcher.remove_handler("ray_print_logs")
+        dispatcher.remove_handler("llmclust_job_log")  # a second job in the same process
+        dispatcher.add_handler("llmclust_job_log", _log_worker_lines)
+        # the raylet's pushed messages bypass the dispatcher: ray_listen_error_messages (a driver
+        # thread) hands each to ray._private.worker.print_to_stdstream, which prints to stdout
+        if _ray_print_to_stdstream is not None:
+            ray_worker.print_to_stdstream = _log_cluster_messages

@@ -1,0 +1,40 @@
+"""Helpers shared by the test modules: paths, each method's tiny budgets, free ports, a job's environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_CSV = REPO / "tests" / "fixtures" / "banking77_small.csv"  # 10 intents x 20 texts
+
+TINY = {  # each method on the smallest budgets that still run every one of its stages
+    "baseline": [],
+    "lumi": ["lumi.candidate_labels=3", "lumi.candidate_search=6", "lumi.label_max_tokens=8", "lumi.choice_max_tokens=6"],
+    "clusterllm": ["clusterllm.triplets.budget=8", "clusterllm.triplets.coarse_k=4", "clusterllm.training.max_steps=1",
+                   "clusterllm.training.batch_size=4", "clusterllm.training.cpus_per_worker=1",
+                   "clusterllm.choose_k=true", "clusterllm.granularity.k_max=8"],
+    "cotrain": ["cotrain.iterations=1", "cotrain.temperatures=[1.0]", "cotrain.max_tokens=16", "cotrain.density_runs=5",
+                "cotrain.dpo.max_steps=1", "cotrain.dpo.batch_size=2", "cotrain.dpo.max_length=160",
+                "cotrain.embedder.max_steps=1", "cotrain.embedder.batch_size=8", "cotrain.embedder.dec_clusters=4"],
+}
+
+
+def config_file(method: str) -> Path:
+    """The local config of ``method`` (ray_configs/<method>_local.yaml; local.yaml for the baseline)."""
+    return REPO / "ray_configs" / ("local.yaml" if method == "baseline" else f"{method}_local.yaml")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def job_env(**extra: str) -> dict:
+    """The environment of a job started as a subprocess: this checkout's libs, a local Ray (never
+    the cluster $RAY_ADDRESS names)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env["PYTHONPATH"] = str(REPO / "libs")
+    return {**env, **extra}

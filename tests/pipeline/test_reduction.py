@@ -1,0 +1,132 @@
+import sys
+
+import numpy as np
+import pytest
+from llmclust.config import ConfigError
+from llmclust.pipeline.reduction import (
+    Reducer,
+    ReductionConfig,
+    fit_transform,
+)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("method", "tsne"), ("n_components", 0), ("n_neighbors", 1), ("min_dist", 1.5), ("metric", "hamming"),
+    ("n_epochs", -1), ("fit_sample", 10), ("transform_batch_rows", 0),
+])
+def test_config_rejects_bad_values(key, value):
+    with pytest.raises(ConfigError, match=f"^{key}="):
+        ReductionConfig(**{key: value})
+
+
+def test_enabled_and_none_is_identity(tmp_path):
+    assert ReductionConfig(method="umap").enabled and not ReductionConfig().enabled
+    x = np.arange(12, dtype=np.float64).reshape(4, 3)
+    reducer, out = fit_transform(x, ReductionConfig(), seed=0)
+    assert out.dtype == np.float32 and np.array_equal(out, x)
+    reducer.save(tmp_path)
+    assert np.array_equal(Reducer.load(tmp_path).transform(x), x)
+
+
+def test_missing_umap_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)  # makes `import umap` raise ImportError
+    with pytest.raises(ImportError, match="pip install umap-learn"):
+        fit_transform(np.zeros((50, 4), np.float32), ReductionConfig(method="umap"), seed=0)
+
+
+# The tests below run umap: the first fit and transform of a process JIT-compile numba code.
+
+CFG = ReductionConfig(method="umap", fit_sample=600, transform_batch_rows=250)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(n_samples=1200, n_features=50, centers=8, cluster_std=4.0, random_state=0)
+    return x.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def reduced(blobs):
+    return fit_transform(blobs[0], CFG, seed=0)
+
+
+@pytest.mark.slow
+def test_fit_sample_path_gives_every_row_a_vector(blobs, reduced):
+    reducer, out = reduced
+    assert out.shape == (1200, 5) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert reducer.model.embedding_.shape == (600, 5)  # fitted on the sample only
+    fitted = np.isin(out, reducer.model.embedding_).all(axis=1)
+    assert fitted.sum() == 600  # the sample keeps its layout; the other 600 were transformed
+    new = reducer.transform(blobs[0][:7] + 0.01)
+    assert new.shape == (7, 5) and new.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_same_seed_same_output_other_seed_differs(blobs, reduced):
+    again = fit_transform(blobs[0], CFG, seed=0)[1]
+    assert np.array_equal(again, reduced[1])
+    assert not np.allclose(fit_transform(blobs[0], CFG, seed=1)[1], reduced[1])
+
+
+@pytest.mark.slow
+def test_save_load_round_trip(tmp_path, blobs, reduced):
+    reducer = reduced[0]
+    reducer.save(tmp_path / "reducer")
+    loaded = Reducer.load(tmp_path / "reducer")
+    assert loaded.cfg == CFG and loaded.seed == 0
+    x = blobs[0][:300] + 0.01
+    np.testing.assert_allclose(loaded.transform(x), reducer.transform(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_reduced_kmeans_recovers_blobs(blobs, reduced):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    labels = KMeans(8, random_state=0, n_init=1).fit_predict(reduced[1])
+    assert adjusted_rand_score(blobs[1], labels) > 0.9  # a random or collapsed layout scores ~0
+
+
+def test_cuml_is_used_where_installed_with_a_gpu_and_named_when_missing(tmp_path, monkeypatch):
+    """The backend choice and what a cuML-fitted reducer needs when loaded again. cuml and a GPU
+    are faked here (CI has neither): a stand-in class records what the real one is built with."""
+    import types
+
+    import torch
+    from llmclust.pipeline import reduction
+
+    made = {}
+
+    class FakeCumlUMAP:
+        def __init__(self, **kwargs):
+            made.update(kwargs)
+
+        def fit(self, x):
+            self.embedding_ = np.asarray(x, np.float32)[:, :5]
+            return self
+
+        def transform(self, x):
+            return np.asarray(x, np.float32)[:, :5]
+
+    fake = types.ModuleType("cuml")
+    fake.manifold = types.SimpleNamespace(UMAP=FakeCumlUMAP)
+    monkeypatch.setitem(sys.modules, "cuml", fake)
+    monkeypatch.setitem(sys.modules, "cuml.manifold", fake.manifold)
+    monkeypatch.setattr(reduction.importlib.util, "find_spec", lambda name: object() if name == "cuml" else None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    reducer, out = fit_transform(x, ReductionConfig(method="umap", fit_sample=20), seed=3)
+    assert reducer.backend == "cuml" and out.shape == (40, 5)
+    assert made == {"n_neighbors": 15, "n_components": 5, "min_dist": 0.0, "metric": "cosine", "n_epochs": 200,
+                    "random_state": 3, "output_type": "numpy"}
+    assert reduction._backend(ReductionConfig(method="umap", use_gpu="never")) == "umap-learn"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert reduction._backend(ReductionConfig(method="umap")) == "umap-learn"  # cuml installed, no GPU here
+
+    reducer.model = None  # what matters below is the metadata: the backend it was fitted with
+    reducer.save(tmp_path / "r")
+    monkeypatch.setitem(sys.modules, "cuml.manifold", None)  # cuml missing where the run is served
+    with pytest.raises(ImportError, match=r"fitted with cuML: it needs cuml .*reduce\.use_gpu=never"):
+        Reducer.load(tmp_path / "r")
