@@ -14,14 +14,11 @@ Reference (LUMI paper, Table 1): ACC 61.27, NMI 79.08.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "libs"))
+from common import REPO, RESULTS, TEST_CSV, write_result  # noqa: E402  (puts libs/ on the path)
 
 import pyarrow.parquet as pq  # noqa: E402
 from llmclust.cli.console import setup_logging  # noqa: E402
@@ -45,9 +42,9 @@ def fit(args, overrides: list[str]):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(REPO.parent / "shared/data/banking77/test.csv"))
+    p.add_argument("--data", default=str(TEST_CSV))
     p.add_argument("--k", type=int, default=77)
-    p.add_argument("--out", default=str(REPO / "benchmarks/results/baseline_banking77.json"))
+    p.add_argument("--out", default=str(RESULTS / "baseline_banking77.json"))
     args = p.parse_args(argv)
     setup_logging()
     model, seconds, cfg = fit(args, ["reduce.method=none"])
@@ -68,8 +65,7 @@ def main(argv=None):
         "nmi_std": m["nmi_std"], "ari_mean": m["ari_mean"], "seconds": round(seconds, 1), "published_seed": model.seed_,
         "predict_reproduces_share": round(float((model.predict(texts) == model.labels_).mean()), 4),
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"written to {args.out}")
 
 

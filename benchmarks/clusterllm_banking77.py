@@ -42,7 +42,7 @@ from llmclust.pipeline.evaluation import read_ground_truth
 from llmclust.ray_session import init_ray
 from llmclust.store.runs import RunDir, Stage
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, RESULTS, TEST_CSV, write_result  # noqa: E402  (puts libs/ on the path)
 PARTS = ["baseline", "oracle", "llm"]
 
 
@@ -91,9 +91,9 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "ray_configs" / "clusterllm_local.yaml"))
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "banking77" / "test.csv"))
+    parser.add_argument("--data", default=str(TEST_CSV))
     parser.add_argument("--run-root", default="runs/bench_clusterllm_banking77")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "clusterllm_banking77.json"))
+    parser.add_argument("--out", default=str(RESULTS / "clusterllm_banking77.json"))
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="comma-separated subset of %(default)s to run ('' : only collect finished ones)")
     parser.add_argument("--oracle-pairs-per-merge", type=int, default=3,
@@ -132,8 +132,7 @@ def main(argv=None):
     if (root / "oracle" / "result.json").exists():
         result["granularity"] = granularity(args, labels, root, include_llm=(root / "llm" / "result.json").exists())
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
+    write_result(out, result, {k: v for k, v in result.items() if k != "settings"})
     print(f"results: {out}")
 
 

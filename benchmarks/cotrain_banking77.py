@@ -29,8 +29,8 @@ from llmclust.methods import CoTrainClusterer, KMeansClusterer
 from llmclust.methods.cotrain import columns as cotrain_columns
 from llmclust.methods.job import load_job_config
 
-REPO = Path(__file__).resolve().parents[1]
-TEST_CSV = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
+from common import REPO, RESULTS, TEST_CSV  # noqa: E402  (puts libs/ on the path)
+TEST_CSV = TEST_CSV
 
 
 def stratified_subset(per_class: int, intents: int, out: Path, seed: int = 0) -> int:
@@ -95,7 +95,7 @@ def main(argv=None):
     parser.add_argument("--per-class", type=int, default=2, help="texts per intent (0: the whole test set)")
     parser.add_argument("--intents", type=int, default=0, help="random subset of intents (0: all 77; K follows)")
     parser.add_argument("--run-root", default=str(REPO / "runs" / "bench_cotrain"))
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "cotrain_banking77.json"))
+    parser.add_argument("--out", default=str(RESULTS / "cotrain_banking77.json"))
     parser.add_argument("--collect", action="store_true", help="only rewrite the JSON from the run directories")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args(argv)

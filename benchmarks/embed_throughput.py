@@ -12,18 +12,15 @@ model loading (reported separately as pipeline_startup_s) are excluded from both
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "libs"))
+from common import RESULTS, TRAIN_CSV, write_result  # noqa: E402  (puts libs/ on the path)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from llmclust import schema  # noqa: E402
@@ -73,7 +70,7 @@ def time_pipeline(texts: list[str], cfg: EmbeddingConfig) -> tuple[float, float,
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(REPO.parent / "shared/data/banking77/train.csv"))
+    p.add_argument("--data", default=str(TRAIN_CSV))
     p.add_argument("--n", type=int, default=0, help="texts (the data repeated as needed); 0: the file once")
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="local path or the embedded default")
     p.add_argument("--device", default="cpu")
@@ -81,7 +78,7 @@ def main(argv=None):
     p.add_argument("--num-actors", type=int, default=1)
     p.add_argument("--cpus-per-actor", type=float, default=float(os.cpu_count() or 1))
     p.add_argument("--tokenize-workers", type=int, default=0)
-    p.add_argument("--out", default=str(REPO / "benchmarks/results/embed_throughput.json"))
+    p.add_argument("--out", default=str(RESULTS / "embed_throughput.json"))
     args = p.parse_args(argv)
 
     import ray
@@ -106,8 +103,7 @@ def main(argv=None):
         "timing": "steady state after warm-up: plain after one warm-up call; pipeline from first to last result batch",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"written to {args.out}")
 
 

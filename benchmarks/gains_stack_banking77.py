@@ -40,8 +40,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "libs"))
+from common import REPO, RESULTS, TEST_CSV  # noqa: E402  (puts libs/ on the path)
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
@@ -196,9 +195,9 @@ def sampling_part(args, root: Path) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "banking77" / "test.csv"))
+    parser.add_argument("--data", default=str(TEST_CSV))
     parser.add_argument("--run-root", default="/tmp/gains")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gains_stack_banking77.json"))
+    parser.add_argument("--out", default=str(RESULTS / "gains_stack_banking77.json"))
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of %(default)s")
     parser.add_argument("--pairs-per-merge", type=int, default=3, help="λ of the oracle hierarchy measurement")
     args = parser.parse_args(argv)

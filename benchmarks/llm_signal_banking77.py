@@ -48,7 +48,7 @@ from llmclust.pipeline.embedders import SentenceEmbedder
 from llmclust.pipeline.embedding import EmbeddingConfig, stored_vectors
 from llmclust.ray_session import init_ray
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, RESULTS, TEST_CSV, write_result  # noqa: E402  (puts libs/ on the path)
 PARTS = ["baseline", "lumi", "clusterllm", "cotrain", "oracle_audit"]
 CONFIGS = {"baseline": "local.yaml", "lumi": "lumi_local.yaml", "clusterllm": "clusterllm_local.yaml",
            "cotrain": "cotrain_local.yaml", "cotrain_baseline": "local.yaml"}
@@ -106,7 +106,7 @@ def triplet_accuracy(root: Path, labels: np.ndarray) -> dict:
            if (has & votes.consistent).any() else None,
            "consistent_share": round(100 * float(votes.consistent[has].mean()), 1),
            "embedder": round(100 * float((np.where(embedder_first, 1, 2)[has] == truth[has]).mean()), 1)}
-    probe = REPO / "benchmarks" / "results" / "triplet_questions.json"
+    probe = RESULTS / "triplet_questions.json"
     if probe.exists():  # generated text on the probe's triplets (the same sampler and embedder)
         out["generated"] = json.loads(probe.read_text())["generated"]["accuracy"]
         out["generated_on"] = "the 200 answerable triplets of benchmarks/triplet_questions.py (same sampler)"
@@ -132,9 +132,9 @@ def oracle_audit(root: Path, labels: np.ndarray, texts: list[str], device: str) 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "banking77" / "test.csv"))
+    ap.add_argument("--data", default=str(TEST_CSV))
     ap.add_argument("--run-root", default="runs/bench_llm_signal")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "llm_signal_banking77.json"))
+    ap.add_argument("--out", default=str(RESULTS / "llm_signal_banking77.json"))
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--cotrain-intents", type=int, default=20)
     ap.add_argument("--cotrain-per-intent", type=int, default=10)
@@ -177,8 +177,7 @@ def main(argv=None) -> None:
             result["oracle_llm_weight"] = {name: a["weight"] for name, a in audits.items()}
             result["oracle_audit"] = audits
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "setup"}, indent=2))
+    write_result(out, result, {k: v for k, v in result.items() if k != "setup"})
 
 
 if __name__ == "__main__":

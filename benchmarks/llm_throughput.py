@@ -23,8 +23,8 @@ from llmclust.llm import LLMConfig, SamplingParams, make_backend
 from llmclust.llm.prompts import context_block
 from llmclust.methods.lumi.prompts import LUMI_PROMPTS
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
+from common import RESULTS, TEST_CSV  # noqa: E402  (puts libs/ on the path)
+DATA = TEST_CSV
 
 
 def prompts(count: int, context: int, data: Path) -> list:
@@ -85,7 +85,7 @@ def main(argv=None):
         import torch
 
         runs = triplet_rates(backend, args.prompts, args.batch_sizes[0], args.data)
-        out = args.out or REPO / "benchmarks" / "results" / f"llm_throughput_triplets_{args.device}.json"
+        out = args.out or RESULTS / f"llm_throughput_triplets_{args.device}.json"
         out.write_text(json.dumps({"device": args.device, "cpu_threads": torch.get_num_threads(), "model": args.model,
                                    "batch_size": args.batch_sizes[0], "runs": runs}, indent=2))
         print(f"wrote {out}")
@@ -113,7 +113,7 @@ def main(argv=None):
               "max_tokens": args.max_tokens, "context_neighbours": args.context,
               "prompt_chars_mean": round(prompt_chars / len(chats), 1), "runs": runs,
               "note": "timed after a warm-up batch; greedy decoding; transformers generate with left padding"}
-    out = args.out or REPO / "benchmarks" / "results" / f"llm_throughput_{args.device}.json"
+    out = args.out or RESULTS / f"llm_throughput_{args.device}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
 

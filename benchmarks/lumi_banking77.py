@@ -33,9 +33,9 @@ from llmclust.pipeline.clustering import cluster_over_seeds
 from llmclust.pipeline.embedding import stored_vectors
 from llmclust.pipeline.evaluation import read_ground_truth, scores, summarize
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
-OUT = REPO / "benchmarks" / "results" / "lumi_banking77.json"
+from common import REPO, RESULTS, TEST_CSV  # noqa: E402  (puts libs/ on the path)
+DATA = TEST_CSV
+OUT = RESULTS / "lumi_banking77.json"
 EXAMPLES = 12
 
 

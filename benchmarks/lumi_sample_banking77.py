@@ -23,14 +23,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "libs"))
+from common import RESULTS, TEST_CSV  # noqa: E402  (puts libs/ on the path)
 
 from llmclust.methods.lumi.config import LumiConfig  # noqa: E402
 from llmclust.methods.lumi.pooling import incidence, label_level_pool, text_level_pool  # noqa: E402
@@ -42,8 +40,8 @@ from llmclust.pipeline.evaluation import scores, summarize  # noqa: E402
 from llmclust.pipeline.neighbours import NeighboursConfig  # noqa: E402
 from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "banking77" / "test.csv"
-OUT = REPO / "benchmarks" / "results" / "lumi_sample_banking77.json"
+DATA = TEST_CSV
+OUT = RESULTS / "lumi_sample_banking77.json"
 
 
 def mean_scores(vectors, truth, k, reduce: ReductionConfig | None = None) -> dict:

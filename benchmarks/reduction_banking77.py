@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "libs"))
+from common import RESULTS, TEST_CSV  # noqa: E402  (puts libs/ on the path)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # BERTopic must never reach for a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -82,7 +80,7 @@ def over_seeds(name: str, y, seeds, labels_of) -> tuple[dict, list[np.ndarray]]:
 def main(argv=None):
     defaults = ReductionConfig(method="umap")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(REPO.parent / "shared/data/banking77/test.csv"))
+    p.add_argument("--data", default=str(TEST_CSV))
     p.add_argument("--k", type=int, default=77)
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--n-components", type=int, default=defaults.n_components)
@@ -96,7 +94,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     stem = Path(args.data).stem
-    out = Path(args.out or REPO / f"benchmarks/results/reduction_banking77{'' if stem == 'test' else '_' + stem}.json")
+    out = Path(args.out or RESULTS / f"reduction_banking77{'' if stem == 'test' else '_' + stem}.json")
     seeds = [int(s) for s in args.seeds.split(",")]
     cfg = ReductionConfig(method="umap", n_components=args.n_components, n_neighbors=args.n_neighbors,
                           min_dist=args.min_dist, metric=args.metric, n_epochs=args.n_epochs, fit_sample=args.fit_sample)

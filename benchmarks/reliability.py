@@ -21,12 +21,11 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).parent / "results" / "reliability.json"
+from common import REPO, RESULTS  # noqa: E402  (puts libs/ on the path)
+OUT = RESULTS / "reliability.json"
 
 
 class Tally:

@@ -40,9 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "libs"), str(REPO / "benchmarks")]
-OUT = REPO / "benchmarks" / "results" / "scale.json"
+from common import RESULTS  # noqa: E402  (puts libs/ on the path)
+OUT = RESULTS / "scale.json"
 
 from llmclust.store.runs import peak_rss_mb  # noqa: E402
 from scale_data import llm_overhead, synthetic  # noqa: E402

@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "libs"), str(REPO / "benchmarks")]
-OUT = REPO / "benchmarks" / "results" / "scale.json"
+from common import REPO, RESULTS  # noqa: E402  (puts libs/ on the path)
+OUT = RESULTS / "scale.json"
 
 from scale_data import synthetic, texts_of, topics  # noqa: E402
 

@@ -14,7 +14,6 @@ plus the settings, the machine's load and the same embedder's in-process rate wi
 
 import argparse
 import itertools
-import json
 import os
 import socket
 import sys
@@ -28,8 +27,9 @@ import requests
 from llmclust import schema
 from llmclust.serve.deploy import deploy_locally
 from llmclust.store.finished import read_run
+from common import RESULTS, write_result
 
-OUT = Path(__file__).parent / "results" / "serve_load.json"
+OUT = RESULTS / "serve_load.json"
 
 
 def parse_args(argv):
@@ -139,8 +139,7 @@ def main(argv=None):
         "load_avg_1m_before": round(load_before, 2), "first_errors": errors[:5] + warm_errors[:5],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_result(args.out, report)
     print(f"wrote {args.out}")
     sys.exit(1 if report["errors"] else 0)
 

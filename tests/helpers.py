@@ -6,6 +6,8 @@ import os
 import socket
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CSV = REPO / "tests" / "fixtures" / "banking77_small.csv"  # 10 intents x 20 texts
 
@@ -38,3 +40,15 @@ def job_env(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
     env["PYTHONPATH"] = str(REPO / "libs")
     return {**env, **extra}
+
+
+def blobs(k: int = 4, per: int = 30, d: int = 8, spread: float = 5.0, seed: int = 0,
+          unit: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` Gaussian blobs of ``per`` float32 points (centres ``spread`` apart in scale), and their labels;
+    ``unit``: rows L2-normalised, as embeddings are."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d)) * spread
+    x = np.concatenate([c + rng.normal(size=(per, d)) for c in centers])
+    if unit:
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), np.repeat(np.arange(k), per)

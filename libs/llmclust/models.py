@@ -12,13 +12,12 @@ hub cache filled; then set ``HF_HUB_OFFLINE=0`` yourself).
 ``model_weights`` is what loaders call: the resolved path, with a GGUF file de-quantised once
 into ``$LLMCLUST_CACHE`` (default ``~/.cache/llmclust``)``/<name>-dequantised/``. Loading that
 folder takes seconds instead of ~34 s, and the transformers Trainer accepts it (it refuses
-models that still carry a GGUF quantisation flag). ``resolve_device`` is the one place that
-turns ``auto``/``cpu``/``cuda`` into a torch device name.
+models that still carry a GGUF quantisation flag). ``hashing-<dim>`` names the model-free
+embedder, which needs no weights.
 
 Example::
 
     model_weights("SmolLM2-135M-Instruct")    # '/root/.cache/llmclust/SmolLM2-135M-Instruct.Q4_1-dequantised'
-    resolve_device("auto", "llm.device")      # 'cpu' where no GPU is visible
 """
 
 from __future__ import annotations
@@ -122,14 +121,3 @@ def model_weights(name: str) -> str:
     """A folder (or file) transformers loads directly: ``resolve_model``, GGUF de-quantised."""
     path = resolve_model(name)
     return str(dequantised_dir(path)) if path.endswith(".gguf") else path
-
-
-def resolve_device(device: str, key: str = "device") -> str:
-    """``auto`` -> cuda when visible, else cpu; asking for cuda without one is an error naming ``key``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"{key}={device} but no CUDA device is visible; use {key}=auto or cpu")
-    return device

@@ -11,6 +11,7 @@ import pytest
 from helpers import REPO, SMALL_CSV, job_env
 from llmclust.cli import _run_dir_first, main
 from llmclust.cli.console import ConsoleHandler
+from llmclust.cli.run import parse_job_args
 from llmclust.cli.summary import print_summary
 from llmclust.methods.cotrain.clusterer import CoTrainClusterer
 from llmclust.store.runs import TRANSIENT
@@ -47,6 +48,11 @@ def test_run_dir_may_come_first():
     assert _run_dir_first(["runs/a", "--port", "8001"]) == ["--run-dir", "runs/a", "--port", "8001"]
     assert _run_dir_first(["--run-dir", "runs/a"]) == ["--run-dir", "runs/a"]
     assert _run_dir_first(["max_texts=8"]) == ["max_texts=8"]
+
+
+def test_options_may_come_anywhere_among_the_overrides():
+    args = parse_job_args(["a.b=1", "--no-report", "c.d=2", "--verbose", "--run-dir", "runs/x"])
+    assert args.overrides == ["a.b=1", "c.d=2"] and args.no_report and args.verbose and args.run_dir == "runs/x"
 
 
 class Terminal(io.StringIO):

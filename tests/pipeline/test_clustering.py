@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from helpers import blobs
 from llmclust.pipeline.clustering import (
     ClusteringConfig,
     assign,
@@ -8,13 +9,6 @@ from llmclust.pipeline.clustering import (
     kmeans,
 )
 from llmclust.pipeline.evaluation import cluster_accuracy
-
-
-def blobs(k=4, per=30, d=8, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(k, d)) * 5
-    x = np.concatenate([c + rng.normal(size=(per, d)) for c in centers]).astype(np.float32)
-    return x, np.repeat(np.arange(k), per)
 
 
 @pytest.mark.parametrize("algorithm", ["kmeans", "minibatch", "faiss"])

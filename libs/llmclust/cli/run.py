@@ -47,6 +47,11 @@ def job_parser(description: str, prog: str | None = None) -> argparse.ArgumentPa
     return parser
 
 
+def parse_job_args(argv: list[str] | None, description: str = RUN_HELP, prog: str | None = None) -> argparse.Namespace:
+    """The job's arguments; options may come anywhere among the ``section.key=value`` overrides."""
+    return job_parser(description, prog).parse_intermixed_args(argv)
+
+
 def parse_job_config(args: argparse.Namespace, **forced: str) -> JobConfig:
     """Config from the parsed arguments, checked by :func:`llmclust.cli.preflight.preflight`; exits 2 if wrong."""
     from llmclust.cli.preflight import PreflightError, preflight
@@ -79,8 +84,7 @@ def run_job(description: str = RUN_HELP, argv: list[str] | None = None, method: 
     from llmclust.ray_session import start_ray
     from llmclust.schema import SchemaError
 
-    # options may come anywhere among the section.key=value overrides
-    args = job_parser(description, prog).parse_intermixed_args(argv)
+    args = parse_job_args(argv, description, prog)
     cfg = parse_job_config(args, **({"method": method} if method else {}))
     setup_console(cfg.run.dir, cfg.run.log_level, args.verbose)
     start_ray(cfg.ray, args.verbose)

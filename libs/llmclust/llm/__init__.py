@@ -1,4 +1,4 @@
-"""The LLM layer: one backend interface, one checkpointed and cached Ray Data stage.
+"""The LLM layer: one backend interface, one checkpointed and cached stage run on long-lived engine actors.
 
 Public API::
 

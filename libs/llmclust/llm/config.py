@@ -22,7 +22,7 @@ class LLMConfig:
     adapter: str = ""  # peft LoRA adapter folder loaded on top of `model` ("" for none)
     device: str = "auto"  # auto (cuda if present) | cpu | cuda
     dtype: str = "auto"  # auto (bfloat16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
-    batch_size: int = 16  # prompts per generate call and per Ray Data batch
+    batch_size: int = 16  # prompts per generate call (per batch sent to an engine actor)
     num_actors: int = 1  # generation actors; 0 runs in the driver process without Ray
     cpus_per_actor: float = 2
     gpus_per_actor: float = 0  # 1 on GPU nodes; vllm: 0.5 shares a GPU between two engines, 2+ is tensor parallel

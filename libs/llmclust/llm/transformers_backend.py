@@ -15,10 +15,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from llmclust.devices import resolve_device
 from llmclust.llm.base import Chat, SamplingParams
 from llmclust.llm.config import model_id
 from llmclust.llm.scoring import continuations, format_logprobs, single_pass
-from llmclust.models import model_weights, resolve_device
+from llmclust.models import model_weights
 
 
 def resolve_dtype(dtype: str, device: str):

@@ -7,7 +7,7 @@ config (``llmclust.methods.job``) never pulls in torch or a method's dependencie
 
 Example::
 
-    from llmclust.methods import make_clusterer
+    from llmclust.methods import load_job_config, make_clusterer
     model = make_clusterer(load_job_config("ray_configs/lumi_local.yaml")).fit()
 """
 
@@ -23,7 +23,8 @@ CLUSTERERS = {
     "cotrain": ("llmclust.methods.cotrain.clusterer", "CoTrainClusterer"),
 }
 _EXPORTS = {cls: module for module, cls in CLUSTERERS.values()} | {
-    "TextClusterer": "llmclust.methods.base", "NotFittedError": "llmclust.methods.base"}
+    "TextClusterer": "llmclust.methods.base", "NotFittedError": "llmclust.methods.base",
+    "JobConfig": "llmclust.methods.job", "load_job_config": "llmclust.methods.job"}
 
 
 def clusterer_class(method: str) -> type:

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from llmclust.models import resolve_device, resolve_model
+from llmclust.devices import resolve_device
+from llmclust.models import resolve_model
 
 
 class Embedder(Protocol):

@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from llmclust import schema
 from llmclust.config import expect, expect_choice
-from llmclust.models import hashing_dim, resolve_device, resolve_model
+from llmclust.devices import resolve_device
+from llmclust.models import hashing_dim, resolve_model
 from llmclust.pipeline.embedders import Embedder, SentenceEmbedder, text_features
 from llmclust.pipeline.hashing_embedder import HashingEmbedder
 from llmclust.store.parts import PartStore

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from helpers import blobs
 from llmclust.config import ConfigError
 from llmclust.methods.clusterllm.config import TripletConfig
 from llmclust.methods.clusterllm.triplets import (
@@ -10,15 +11,12 @@ from llmclust.methods.clusterllm.triplets import (
 )
 
 
-def blobs(n_per=40, k=6, d=16, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(k, d)) * 3
-    x = np.concatenate([c + rng.normal(size=(n_per, d)) for c in centers])
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+def unit_blobs(per=40, k=6, d=16):
+    return blobs(k, per, d, spread=3.0, unit=True)[0]
 
 
 def test_sampling_invariants():
-    vectors = blobs()
+    vectors = unit_blobs()
     cfg = TripletConfig(budget=60, coarse_k=12, seed=1)
     sample = sample_triplets(vectors, cfg)
     rows = sample.rows
@@ -35,13 +33,13 @@ def test_sampling_invariants():
 
 
 def test_budget_respected_when_anchors_run_out():
-    sample = sample_triplets(blobs(n_per=5, k=2), TripletConfig(budget=10_000, coarse_k=4, max_rounds=3))
+    sample = sample_triplets(unit_blobs(per=5, k=2), TripletConfig(budget=10_000, coarse_k=4, max_rounds=3))
     assert 0 < len(sample.rows) < 10_000
     assert not sample.report["budget_reached"] and sample.report["rounds"] == 3
 
 
 def test_table_round_trip():
-    sample = sample_triplets(blobs(), TripletConfig(budget=8, coarse_k=6))
+    sample = sample_triplets(unit_blobs(), TripletConfig(budget=8, coarse_k=6))
     back = TripletSample.from_table(sample.to_table())
     np.testing.assert_array_equal(back.rows, sample.rows)
 

@@ -4,7 +4,7 @@ The prompt is built from the task description ("intent: banking customer purpose
 is asked which <standard> the text expresses, for one short reasoning sentence and at most 8
 keywords, with one worked example (small models copy an example's format far more reliably
 than they follow instructions). One greedy answer and one sampled answer per configured
-temperature are generated through the LLM layer's checkpointed, cached Ray Data stage.
+temperature are generated through the LLM layer's checkpointed, cached stage (:mod:`llmclust.llm.stage`).
 
 :func:`parse_interpretation` accepts the wordy shapes small models produce (markdown bold,
 bullets, numbered keywords, answers cut off by the token limit) and normalises them; an
