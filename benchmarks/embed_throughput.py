@@ -24,10 +24,8 @@ from common import RESULTS, TRAIN_CSV, write_result  # noqa: E402  (puts libs/ o
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from llmclust import schema  # noqa: E402
-from llmclust.models import (
-    resolve_device,  # noqa: E402
-    resolve_model,  # noqa: E402
-)
+from llmclust.devices import resolve_device  # noqa: E402
+from llmclust.models import resolve_model  # noqa: E402
 from llmclust.pipeline.corpus import CorpusConfig, load_corpus  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, embed_with_ray  # noqa: E402
 

@@ -21,11 +21,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """One real local Ray instance for the whole session (starting one takes seconds)."""
+    """One real local Ray instance for the whole session (starting one takes seconds).
+
+    It declares one GPU, which torch cannot see: a stage that asks for a GPU (``helpers.GPU_ON``)
+    is scheduled as on a one-GPU node and runs on the CPU; nothing asks for it by default."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -22,6 +22,12 @@ TINY = {  # each method on the smallest budgets that still run every one of its 
                 "cotrain.embedder.max_steps=1", "cotrain.embedder.batch_size=8", "cotrain.embedder.dec_clusters=4"],
 }
 
+# every GPU setting on: with the tests' Ray (one declared GPU, see conftest.ray_cluster) each
+# stage asks Ray for a GPU as on a one-GPU node, one holder at a time, while devices stay the CPU
+GPU_ON = ["embedding.gpus_per_actor=1", "llm.gpus_per_actor=1", "clusterllm.training.use_gpu=true",
+          "cotrain.dpo.use_gpu=true", "cotrain.embedder.use_gpu=true", "neighbours.use_gpu=auto",
+          "reduce.use_gpu=auto", "clustering.use_gpu=auto"]
+
 
 def config_file(method: str) -> Path:
     """The local config of ``method`` (ray_configs/<method>_local.yaml; local.yaml for the baseline)."""

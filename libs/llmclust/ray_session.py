@@ -34,6 +34,29 @@ class RayConfig:
         expect(self.num_cpus >= 0, "num_cpus", self.num_cpus, "0 (all cores) or a positive integer")
 
 
+class ResourcesUnavailable(RuntimeError):
+    """A stage asks for more CPUs or GPUs than the whole Ray cluster has: it would wait forever."""
+
+
+def require_resources(what: str, per_unit: dict[str, float], units: int, keys: str) -> None:
+    """Fail now, naming the resources and the keys to change, when ``units`` x ``per_unit``
+    (e.g. 2 actors x {"CPU": 2, "GPU": 1}) exceeds the Ray cluster's total: Ray would queue the
+    request forever ("infeasible") and the job would hang without a word."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    total = ray.cluster_resources()
+    short = {r: (units * need, total.get(r, 0)) for r, need in per_unit.items()
+             if need and units * need > total.get(r, 0)}
+    if short:
+        wanted = ", ".join(f"{need:g} {r}" for r, (need, _) in short.items())
+        have = ", ".join(f"{have:g} {r}" for r, (_, have) in short.items())
+        raise ResourcesUnavailable(
+            f"{what} needs {wanted} ({units} x {per_unit}) but the Ray cluster has only {have} in all; "
+            f"lower {keys}, or add nodes with those resources")
+
+
 def init_ray(cfg: RayConfig) -> None:
     """Connect to the cluster named by the config or $RAY_ADDRESS, else start Ray locally."""
     import ray

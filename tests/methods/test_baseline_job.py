@@ -42,6 +42,10 @@ def test_fit_writes_outputs_metrics_and_rerun_skips(ray_cluster, job_config):
     # 10 well-separated intents: MiniLM + KMeans gets most of them right
     assert result["metrics"]["acc_mean"] > 60 and result["metrics"]["nmi_mean"] > 60
     assert set(manifests(run)) == {"corpus", "embed", "reduce", "cluster", "evaluate"}
+    # start-up (actor pool, model load) is recorded per stage; the reduce stage found numba compiled
+    # in the background while embedding ran, or waited for the rest of that warm-up
+    assert 0 < result["startup_s"]["embed"] == manifests(run)["embed"]["startup_s"] < manifests(run)["embed"]["seconds"]
+    assert 0 <= manifests(run)["reduce"]["warm_up_wait_s"] < manifests(run)["reduce"]["seconds"]
 
     # predict puts training texts back into their own clusters
     texts = assignments.column(schema.TEXT).to_pylist()[:40]

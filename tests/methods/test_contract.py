@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY, config_file
+from helpers import GPU_ON, TINY, config_file
 from llmclust.methods import CLUSTERERS, make_clusterer
 from llmclust.methods.job import load_job_config
 
@@ -33,7 +33,7 @@ def manifests(run_dir: Path) -> dict[str, int]:
 def test_clusterer_contract(method, ray_cluster, tmp_path):
     cfg = load_job_config(config_file(method), [f"run.dir={tmp_path / 'run'}", "corpus.path=", "evaluation.label_column=",
                                         "clustering.n_clusters=4", "clustering.seeds=[0,1]", "llm.batch_size=16",
-                                        *TINY[method]])
+                                        *TINY[method], *GPU_ON])
     given = copy.deepcopy(cfg)
     model = make_clusterer(cfg)
     assert model.fit(TEXTS) is model

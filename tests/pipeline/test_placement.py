@@ -1,4 +1,5 @@
-"""GPU steps run on a Ray worker holding a GPU, never in the driver (the head pod on KubeRay)."""
+"""GPU steps run on a Ray worker holding a GPU, never in the driver (the head pod on KubeRay);
+CPU code (faiss-cpu, umap-learn without cuML) never goes to a GPU task."""
 
 import os
 import subprocess
@@ -10,16 +11,18 @@ from helpers import REPO
 from llmclust.pipeline.placement import run_placed
 
 
-def test_without_gpus_the_step_runs_in_this_process():
+def test_without_gpus_the_step_runs_in_this_process(monkeypatch):
+    monkeypatch.setattr("llmclust.pipeline.placement.cluster_gpus", lambda: 0)  # whatever Ray this session has
     assert run_placed(os.getpid, use_gpu="auto", what="step") == os.getpid()
     with pytest.raises(RuntimeError, match="step: use_gpu=always but the Ray cluster has no GPU"):
         run_placed(os.getpid, use_gpu="always", what="step")
 
 
 @pytest.mark.slow
-def test_with_a_gpu_in_the_cluster_knn_and_faiss_kmeans_run_on_a_worker(tmp_path):
-    """A local Ray with one (declared) GPU: the steps land in a task that holds it, with the
-    same results as in the driver."""
+def test_with_a_gpu_in_the_cluster_gpu_code_runs_on_a_worker_and_cpu_code_here(tmp_path):
+    """A local Ray with one (declared) GPU: steps whose library has GPU code land in a task that
+    holds it, with the same results as in the driver; CPU-only code (faiss-cpu here, umap-learn
+    without cuML) stays in this process, and ``always`` says what to install."""
     script = textwrap.dedent("""
         import os, numpy as np, ray
         from llmclust.pipeline.placement import run_placed
@@ -28,6 +31,12 @@ def test_with_a_gpu_in_the_cluster_knn_and_faiss_kmeans_run_on_a_worker(tmp_path
         ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
         assert run_placed(os.getpid, use_gpu="auto", what="t") != os.getpid()
         assert run_placed(os.getpid, use_gpu="never", what="t") == os.getpid()
+        assert run_placed(os.getpid, use_gpu="auto", what="t", gpu_code=False) == os.getpid()
+        try:
+            run_placed(os.getpid, use_gpu="always", what="umap", gpu_code=False)
+            raise AssertionError("always without GPU code must fail")
+        except RuntimeError as err:
+            assert "install faiss-gpu / cuML" in str(err)
         assert ray.get(ray.remote(num_gpus=1)(lambda: ray.get_gpu_ids()).remote()) == [0]
         x = np.random.default_rng(0).normal(size=(500, 16)).astype(np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)

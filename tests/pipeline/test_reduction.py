@@ -130,3 +130,18 @@ def test_cuml_is_used_where_installed_with_a_gpu_and_named_when_missing(tmp_path
     monkeypatch.setitem(sys.modules, "cuml.manifold", None)  # cuml missing where the run is served
     with pytest.raises(ImportError, match=r"fitted with cuML: it needs cuml .*reduce\.use_gpu=never"):
         Reducer.load(tmp_path / "r")
+
+
+def test_warm_up_compiles_in_the_background_and_the_stage_waits_for_it(monkeypatch):
+    from llmclust.pipeline import reduction
+
+    monkeypatch.setattr(reduction, "_warm_up", None)
+    assert reduction.wait_for_warm_up() == 0.0  # none started
+    reduction.start_warm_up(ReductionConfig(method="none"))
+    assert reduction._warm_up is None  # nothing to compile without UMAP
+    reduction.start_warm_up(ReductionConfig(method="umap"))
+    started = reduction._warm_up
+    assert started is not None and started.name == "umap-warm-up"
+    reduction.start_warm_up(ReductionConfig(method="umap"))
+    assert reduction._warm_up is started  # once per process
+    assert reduction.wait_for_warm_up() >= 0.0 and not started.is_alive()

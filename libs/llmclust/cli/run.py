@@ -81,7 +81,7 @@ def run_job(description: str = RUN_HELP, argv: list[str] | None = None, method: 
     from llmclust.methods import make_clusterer
     from llmclust.models import ModelNotFound
     from llmclust.pipeline.corpus import CorpusError
-    from llmclust.ray_session import start_ray
+    from llmclust.ray_session import ResourcesUnavailable, start_ray
     from llmclust.schema import SchemaError
 
     args = parse_job_args(argv, description, prog)
@@ -90,7 +90,8 @@ def run_job(description: str = RUN_HELP, argv: list[str] | None = None, method: 
     start_ray(cfg.ray, args.verbose)
     try:
         model = make_clusterer(cfg).fit()
-    except (CorpusError, ModelNotFound, SchemaError) as err:  # bad input only the data shows: one line too
+    except (CorpusError, ModelNotFound, SchemaError, ResourcesUnavailable) as err:  # what only the data or
+        # the cluster shows: one line too
         traceback_log.warning("%s stopped on bad input", cfg.method, exc_info=True)
         fail(f"{err} (traceback in {os.path.join(cfg.run.dir, 'job.log')})")
     print_summary(model)

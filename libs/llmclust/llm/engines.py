@@ -30,6 +30,7 @@ from llmclust.config import fingerprint
 from llmclust.llm.backends import make_backend
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
 from llmclust.llm.config import LLMConfig
+from llmclust.ray_session import require_resources
 from llmclust.store.runs import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class _Engines:
         key = (fingerprint(cfg), ray.get_runtime_context().get_job_id())
         if key != self.key:
             self.release()
+            require_resources("the LLM engines", {"CPU": cfg.cpus_per_actor, "GPU": cfg.gpus_per_actor}, cfg.num_actors,
+                              "llm.num_actors, llm.cpus_per_actor or llm.gpus_per_actor")
             options = {"num_cpus": cfg.cpus_per_actor, "num_gpus": cfg.gpus_per_actor or None}
             self.actors = [ray.remote(EngineWorker).options(**options).remote(cfg) for _ in range(cfg.num_actors)]
             self.key = key

@@ -100,6 +100,7 @@ class _Generator:
         self.cache = ResponseCache(cfg.cache_dir or run.path / "llm_cache") if cfg.cache else None
         self.ledger = CallLedger(run, cfg.max_calls)
         self.calls, self.cache_hits, self.seconds = 0, 0, 0.0
+        self.startup_s: float | None = None  # until the first generated batch: engines started, model loaded
         self.errors: dict[int, str] = {}  # row -> backend error of its latest attempt
 
     def keys(self, chats: list[Chat], params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +128,8 @@ class _Generator:
             self.backend = self.backend or make_backend(self.cfg)
             batches = _batches_in_process(missing, params, self.cfg, self.backend)
         for indices, answers, errors in batches:
+            if self.startup_s is None:
+                self.startup_s = round(time.time() - t0, 2)
             fresh = []
             for i, a, e in zip(indices, answers, errors):
                 out[i] = a
@@ -215,6 +218,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
     write_table(stage.file(ANSWERS_FILE), pa.table(columns))
     manifest = stage.finish(
         len(chats), model=gen.model_id, calls=gen.calls, cache_hits=gen.cache_hits, llm_seconds=round(gen.seconds, 3),
+        startup_s=gen.startup_s,
         retried=len(failed), parse_failures=failures, parse_failure_rate=round(failures / max(total, 1), 4),
         errors=len(gen.errors), first_errors=list(gen.errors.values())[:MAX_ERRORS_REPORTED],
     )

@@ -39,7 +39,7 @@ from llmclust.pipeline.embedding import embed_stage, make_embedder
 from llmclust.pipeline.evaluation import GroundTruth, evaluate_stage
 from llmclust.pipeline.naming import keyword_names
 from llmclust.pipeline.publish import publish
-from llmclust.pipeline.reduction import reduce_stage, reducer_dir
+from llmclust.pipeline.reduction import reduce_stage, reducer_dir, start_warm_up
 from llmclust.ray_session import init_ray
 from llmclust.store.runs import RunDir, Stage
 from llmclust.store.vectors import StoredVectors, as_array
@@ -128,6 +128,7 @@ class TextClusterer:
         table, corpus = corpus_stage(run, cfg.corpus, texts)
         check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
         self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
+        start_warm_up(cfg.reduce)  # numba's compile, while the representation's stages run in Ray actors
         rep = self.representation(run, table, corpus)
         clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
         best = clustered.best()

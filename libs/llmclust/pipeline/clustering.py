@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.config import expect, expect_choice, to_dict
 from llmclust.optional import import_faiss
-from llmclust.pipeline.placement import USE_GPU, run_placed
+from llmclust.pipeline.placement import USE_GPU, faiss_has_gpu, run_placed
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import CHUNK_ROWS, StoredVectors, chunks
 
@@ -131,7 +131,8 @@ def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: Space, upstream: 
     use_gpu = cfg.use_gpu if cfg.resolved_algorithm(rows) == "faiss" else "never"
 
     def compute() -> list[KMeansRun]:
-        return run_placed(cluster_over_seeds, vectors, cfg, use_gpu=use_gpu, what=f"stage {name}")
+        return run_placed(cluster_over_seeds, vectors, cfg, use_gpu=use_gpu, what=f"stage {name}",
+                          gpu_code=faiss_has_gpu())
 
     def write(stage: Stage, runs: list[KMeansRun]) -> dict:
         write_table(stage.file("labels.parquet"), pa.table({schema.SEED_LABELS.format(seed=r.seed): r.labels for r in runs}))

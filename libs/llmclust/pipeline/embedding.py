@@ -28,6 +28,7 @@ from llmclust.devices import resolve_device
 from llmclust.models import hashing_dim, resolve_model
 from llmclust.pipeline.embedders import Embedder, SentenceEmbedder, text_features
 from llmclust.pipeline.hashing_embedder import HashingEmbedder
+from llmclust.ray_session import require_resources
 from llmclust.store.parts import PartStore
 from llmclust.store.runs import TRANSIENT, Progress, RunDir, Stage
 from llmclust.store.vectors import StoredVectors
@@ -145,12 +146,15 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
             num_cpus=1,
             batch_format="numpy",
         )
+    per_actor = {"CPU": cfg.cpus_per_actor if not cfg.gpus_per_actor else 1, "GPU": cfg.gpus_per_actor}
+    require_resources("the embed stage", per_actor, cfg.num_actors,
+                      "embedding.num_actors, embedding.cpus_per_actor or embedding.gpus_per_actor")
     ds = ds.map_batches(
         EncodeBatch,
         fn_constructor_args=(cfg, model_path),
         batch_size=cfg.batch_size,
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
-        num_cpus=cfg.cpus_per_actor if not cfg.gpus_per_actor else 1,
+        num_cpus=per_actor["CPU"],
         num_gpus=cfg.gpus_per_actor or None,
         batch_format="numpy",
     )
@@ -165,19 +169,31 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
     return out
 
 
-def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> None:
+def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> float | None:
     """Embed every row into checkpointed chunks (``parts``), holding one chunk's vectors at a time.
 
     Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output). Intact parts
     of a killed run are reused whatever ``chunk_rows`` it had; only rows no part holds are embedded.
+    Returns the start-up seconds (actor pool started, model loaded: until the first batch came
+    back), None when every part was already there.
     """
     n = table.num_rows
     progress = Progress("embed", n)
     progress.update(sum(stop - start for start, stop in parts.intact(n).items()))
     todo = parts.missing(n, cfg.chunk_rows)
+    startup = None
     for index, (start, stop) in enumerate(todo):
         t0 = time.time()
-        vectors = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=progress.update)
+        first_batch = []  # seconds until the chunk's first batch came back
+
+        def on_batch(rows: int) -> None:
+            if not first_batch:
+                first_batch.append(round(time.time() - t0, 2))
+            progress.update(rows)
+
+        vectors = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=on_batch)
+        if startup is None and first_batch:  # the first chunk's: later chunks start a pool again, the same cost
+            startup = first_batch[0]
         parts.write(start, stop, pa.table({
             schema.ROW: pa.array(np.arange(start, stop), pa.int64()),
             schema.EMBEDDING: schema.to_fixed_list(vectors),
@@ -185,6 +201,7 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> Non
         log.info("embed chunk %d/%d (rows %d-%d) in %.1f s", index + 1, len(todo), start, stop, time.time() - t0,
                  extra=TRANSIENT)
     parts.check_cover(n)  # the manifest written next vouches for every row
+    return startup
 
 
 def _stored(parts: PartStore, n: int, verify: bool = True) -> StoredVectors:
@@ -208,13 +225,15 @@ def embed_stage(run: RunDir, cfg: EmbeddingConfig, table: pa.Table, upstream: St
     stage = run.stage(name, identity, upstream.fingerprint)
     parts = PartStore(stage)  # the parts are the stage's output: no second copy of the vectors
 
+    started = {}
+
     def compute() -> StoredVectors:
-        embed_corpus(table, emb_cfg, parts)
+        started["startup_s"] = embed_corpus(table, emb_cfg, parts)
         return _stored(parts, table.num_rows, verify=False)
 
     vectors = stage.run(
         compute,
-        lambda stage, v: {"rows": len(v), "dim": v.dim, "model": emb_cfg.model, "parts": len(parts)},
+        lambda stage, v: {"rows": len(v), "dim": v.dim, "model": emb_cfg.model, "parts": len(parts), **started},
         lambda stage: _stored(parts, table.num_rows),
     )
     return (vectors if lazy else vectors.load()), stage

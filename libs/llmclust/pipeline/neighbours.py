@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.config import expect, expect_choice
 from llmclust.optional import import_faiss
-from llmclust.pipeline.placement import USE_GPU, run_placed
+from llmclust.pipeline.placement import USE_GPU, faiss_has_gpu, run_placed
 from llmclust.store.runs import RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
@@ -301,6 +301,9 @@ def neighbours_stage(run: RunDir, cfg: NeighboursConfig, vectors: np.ndarray, up
         write_table(stage.file("neighbours.parquet"), to_table(ids, sims))
         return {"rows": len(ids), "k": int(ids.shape[1]), **report}
 
-    ids, sims, _ = stage.run(lambda: run_placed(knn_report, vectors, cfg, use_gpu=cfg.use_gpu, what=f"stage {name}"),
+    def compute() -> tuple[np.ndarray, np.ndarray, dict]:
+        return run_placed(knn_report, vectors, cfg, use_gpu=cfg.use_gpu, what=f"stage {name}", gpu_code=faiss_has_gpu())
+
+    ids, sims, _ = stage.run(compute,
                              write, lambda stage: (*from_table(pq.read_table(stage.file("neighbours.parquet"))), {}))
     return ids, sims, stage

@@ -71,6 +71,7 @@ def publish(run: RunDir, cfg, table: pa.Table, best: KMeansRun, names: list[str]
         "assignments": "assignments.parquet", "clusters": "clusters.parquet",
         "rejected": "corpus/rejected.parquet", "metrics": metrics,
         "driver_peak_rss_mb": peak_rss_mb(),  # the job's own process (the Ray workers' memory is theirs)
+        "startup_s": run.startup_seconds(),  # per stage: actors started and models loaded before the first batch
         **extra,
     }
     run.publish(staged, **result)

@@ -12,13 +12,17 @@ seed), so the std over seeds includes the reduction's own variance. The vectors 
 :class:`llmclust.store.vectors.StoredVectors`: the sample is gathered and the rest transformed a
 part at a time, so the whole matrix is never in memory.
 
-Where: when the Ray cluster has a GPU (``use_gpu: auto``) each seed is fitted in a Ray task
-holding one, with cuML's GPU UMAP where ``cuml`` is installed on that worker (umap-learn
-otherwise); the task saves the reducer and hands back only the reduced rows. A cuML reducer
-needs cuml wherever it is loaded again (``predict``, Serve); ``use_gpu: never`` keeps to umap-learn.
+Where: with cuML installed and a GPU in the Ray cluster (``use_gpu: auto``) each seed is
+fitted in a Ray task holding one, with cuML's GPU UMAP; the task saves the reducer and hands
+back only the reduced rows. A cuML reducer needs cuml wherever it is loaded again (``predict``,
+Serve); ``use_gpu: never`` keeps to umap-learn. Without cuML, UMAP is CPU code and runs in this
+process, GPU cluster or not (:mod:`llmclust.pipeline.placement`).
 
 umap-learn (and numba) are imported only when a reducer is fitted or loaded. The first fit
-and the first ``transform`` of a process JIT-compile numba code: ~30 s of CPU, once.
+of a process JIT-compiles numba code: 25-60 s of one core, once per process (numba caches
+none of it on disk). :func:`start_warm_up` pays it in a background thread while the embed
+stage runs in Ray actors, so the reduce stage finds it compiled; the stage's manifest records
+how long it still waited (``warm_up_wait_s``).
 
 Example::
 
@@ -38,8 +42,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +54,7 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.config import expect, expect_choice
 from llmclust.optional import optional_import
-from llmclust.pipeline.placement import USE_GPU, run_placed
+from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import StoredVectors, as_array, chunks, take
 
@@ -190,6 +195,37 @@ def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Reducer, np
     return Reducer(cfg, seed, model, backend), rows
 
 
+_warm_up: threading.Thread | None = None
+WARM_UP_ROWS = 300  # enough rows for UMAP to take every code path a real fit takes (NN-descent, layout)
+
+
+def _compile(cfg: ReductionConfig) -> None:
+    t0 = time.time()
+    x = np.random.default_rng(0).normal(size=(WARM_UP_ROWS, 8)).astype(np.float32)
+    reducer, _ = fit_transform(x, replace(cfg, fit_sample=WARM_UP_ROWS // 2, n_epochs=10), seed=0)  # fit + transform
+    log.info("reduce warm-up: umap-learn's numba code compiled in %.1f s", time.time() - t0)
+
+
+def start_warm_up(cfg: ReductionConfig) -> None:
+    """Compile umap-learn's numba code in a background thread, once per process, when this
+    process will fit UMAP itself (umap-learn, not cuML). Start it before work that leaves the
+    driver idle (the embed stage runs in Ray actors); :func:`wait_for_warm_up` joins it."""
+    global _warm_up
+    if _warm_up is not None or not cfg.enabled or _backend(cfg) != "umap-learn":
+        return
+    _warm_up = threading.Thread(target=_compile, args=(cfg,), name="umap-warm-up", daemon=True)
+    _warm_up.start()
+
+
+def wait_for_warm_up() -> float:
+    """Seconds spent waiting for a running warm-up to finish (0 when none was started or it is done)."""
+    if _warm_up is None or not _warm_up.is_alive():
+        return 0.0
+    t0 = time.time()
+    _warm_up.join()
+    return round(time.time() - t0, 2)
+
+
 def fit_transform(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Reducer, np.ndarray]:
     """Fit, and reduce every row: the fitted rows keep their layout, the rest are transformed,
     ``transform_batch_rows`` at a time (stored vectors are read a part at a time)."""
@@ -224,12 +260,15 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
     """
     stage = run.stage(name, cfg, list(seeds), upstream.fingerprint)
 
+    waited = {}
+
     def compute() -> dict[int, np.ndarray]:
+        waited["warm_up_wait_s"] = wait_for_warm_up()
         reduced = {}
         for seed in seeds:
             t0 = time.time()
             reduced[seed] = run_placed(fit_and_save, vectors, cfg, seed, reducer_dir(stage.path, seed),
-                                       use_gpu=cfg.use_gpu, what=f"stage {name}")
+                                       use_gpu=cfg.use_gpu, what=f"stage {name}", gpu_code=cuml_installed())
             log.info("reduce seed %d: %s to %d dimensions, %d rows in %.1f s", seed, cfg.method, cfg.n_components,
                      len(vectors), time.time() - t0)
         return reduced
@@ -237,7 +276,7 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
     def write(stage: Stage, reduced: dict[int, np.ndarray]) -> dict:
         write_table(stage.file("reduced.parquet"), pa.table(
             {schema.SEED_LABELS.format(seed=s): schema.to_fixed_list(v) for s, v in reduced.items()}))
-        return {"rows": len(vectors), "dim": cfg.n_components, "seeds": list(seeds)}
+        return {"rows": len(vectors), "dim": cfg.n_components, "seeds": list(seeds), **waited}
 
     def read(stage: Stage) -> dict[int, np.ndarray]:
         table = pq.read_table(stage.file("reduced.parquet"))

@@ -148,12 +148,21 @@ class Stage:
             **extra,
         }
         write_json(self.path / MANIFEST, manifest)
-        log.info("stage %s done: %d rows in %.1f s -> %s", self.name, rows, manifest["seconds"], self.path)
+        if extra.get("startup_s") is not None:  # actors or engines started, models loaded: the fixed cost
+            log.info("stage %s done: %d rows in %.1f s (start-up %.1f s) -> %s", self.name, rows, manifest["seconds"],
+                     extra["startup_s"], self.path)
+        else:
+            log.info("stage %s done: %d rows in %.1f s -> %s", self.name, rows, manifest["seconds"], self.path)
         return manifest
 
 
 class RunDir:
     """A job's run directory. ``stage(name, *config)`` returns a :class:`Stage` to run or skip."""
+
+    def startup_seconds(self) -> dict[str, float]:
+        """Each finished stage's start-up (actors, engines, model loads) where it recorded one."""
+        manifests = (json.loads(p.read_text()) for p in sorted(self.path.glob(f"*/{MANIFEST}")))
+        return {m["stage"]: m["startup_s"] for m in manifests if m.get("startup_s") is not None}
 
     def __init__(self, path: str | Path):
         # absolute: stage paths are handed to Ray workers, whose working directory is not ours

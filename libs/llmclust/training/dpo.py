@@ -31,8 +31,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from llmclust.config import expect
+from llmclust.devices import collective_backend
 from llmclust.models import resolve_model
 from llmclust.optional import optional_import
+from llmclust.ray_session import require_resources
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +92,14 @@ def train_func(config: dict) -> None:
     from trl import DPOConfig, DPOTrainer
 
     cfg = DPOTrainConfig(**config["dpo"])
-    if not cfg.use_gpu:
+    on_gpu = cfg.use_gpu and torch.cuda.is_available()  # a worker granted a GPU on a CUDA-less torch: CPU
+    if not on_gpu:
         torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
     if config["deepspeed"]:
         require_deepspeed()
     tokenizer = AutoTokenizer.from_pretrained(config["model_dir"])
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype=torch.bfloat16 if cfg.use_gpu else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype=torch.bfloat16 if on_gpu else torch.float32)
     peft_config = None
     if config["adapter"]:
         model = PeftModel.from_pretrained(model, config["adapter"], is_trainable=True)  # continue the adapter
@@ -108,8 +111,8 @@ def train_func(config: dict) -> None:
             output_dir=scratch, beta=cfg.beta, learning_rate=cfg.learning_rate,
             per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
             max_steps=cfg.max_steps or -1, num_train_epochs=1, max_length=cfg.max_length,
-            logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=not cfg.use_gpu,
-            bf16=cfg.use_gpu, deepspeed=config["deepspeed"], disable_tqdm=True, dataloader_num_workers=0,
+            logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=not on_gpu,
+            bf16=on_gpu, deepspeed=config["deepspeed"], disable_tqdm=True, dataloader_num_workers=0,
         )
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(config["pairs"]),
                              processing_class=tokenizer, peft_config=peft_config)
@@ -140,17 +143,20 @@ def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConf
     iteration's adapter folder or "" to start a new one.
     """
     from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
 
     if not pairs:
         raise ValueError("train_dpo got no preference pairs; check the preference stage's report "
                          "(all candidates unparseable or identical?)")
     out_dir = Path(out_dir).resolve()
+    require_resources("DPO", {"CPU": cfg.cpus_per_worker, "GPU": 1 if cfg.use_gpu else 0}, cfg.num_workers,
+                      "cotrain.dpo.num_workers, cpus_per_worker or use_gpu")
     trainer = TorchTrainer(
         train_func,
         train_loop_config=worker_config(pairs, model_dir, adapter, cfg),
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
+        torch_config=TorchConfig(backend=collective_backend(cfg.use_gpu)),
         run_config=RunConfig(storage_path=str(out_dir / "ray_train"), name="dpo"),
     )
     result = trainer.fit()

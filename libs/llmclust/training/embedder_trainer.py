@@ -39,8 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from llmclust.config import expect, expect_choice
+from llmclust.devices import collective_backend, worker_device
 from llmclust.models import resolve_model
 from llmclust.pipeline.embedders import text_features
+from llmclust.ray_session import require_resources
 from llmclust.store.runs import TRANSIENT, Progress, write_json
 
 log = logging.getLogger(__name__)
@@ -142,8 +144,9 @@ def train_func(config: dict) -> None:
     model.max_seq_length = cfg.max_seq_length
     model.train()
     # find_unused_parameters: a backbone's pooler may not feed the sentence embedding
-    ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
-    device = ray.train.torch.get_device()
+    device = worker_device()
+    ddp = ray.train.torch.prepare_model(model, move_to_device=device,
+                                        parallel_strategy_kwargs={"find_unused_parameters": True})
     loss_fn: torch.nn.Module = config["loss"].to(device)
     if loss_state:
         loss_fn.load_state_dict(loss_state)
@@ -203,7 +206,7 @@ def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir
                    cfg: TrainerConfig, storage: str | Path, name: str = "train") -> TrainResult:
     """Run the Ray Train job; the fine-tuned sentence-transformers folder lands in ``out_dir``."""
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
 
     if not tuples:
         raise ValueError("train_embedder got no training tuples; expected at least one (anchor, positive, ...) row")
@@ -222,9 +225,12 @@ def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir
                            "tuples": [tuple(t) for t in tuples], "loss": loss},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
+        torch_config=TorchConfig(backend=collective_backend(cfg.use_gpu)),
         run_config=RunConfig(name=name, storage_path=str(Path(storage).resolve()),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
     )
+    require_resources(f"training ({name})", {"CPU": cfg.cpus_per_worker, "GPU": 1 if cfg.use_gpu else 0},
+                      cfg.num_workers, "the trainer's num_workers, cpus_per_worker or use_gpu")
     log.info("training the embedder: %d tuples, %d steps of %d on %d worker(s)",
              len(tuples), cfg.max_steps, cfg.batch_size, cfg.num_workers, extra=TRANSIENT)
     result = trainer.fit()

@@ -1,0 +1,156 @@
+"""GPU acceptance: on one GPU, the embed benchmark at 1M texts, then all four jobs on Banking77 test with gpu.yaml.
+
+    python benchmarks/gpu_acceptance.py                 # one H100/H200: about 8 minutes -> results/gpu_acceptance.json
+    python benchmarks/gpu_acceptance.py --cpu-smoke     # the script itself, on CPU, on tiny inputs (tests use it)
+
+Each step runs in its own process under its own time cap, prints one line when it ends, and the
+JSON is rewritten after every step, so a step that hangs costs its cap and loses nothing else:
+
+1. ``embed``: ``benchmarks/embed_throughput.py`` at 1M texts (pipeline against plain
+   sentence-transformers in the same process): texts/s and the ratio to plain;
+2. ``jobs``: baseline, lumi, clusterllm, cotrain (one iteration, 60 DPO steps, DeepSpeed ZeRO-2
+   where DeepSpeed is installed) with ``ray_configs/gpu.yaml`` on a local Ray: finished, seconds,
+   each stage's seconds and start-up, ACC / NMI beside the CPU figures, LLM prompts/s, DPO steps/s.
+
+The machine's GPU, library versions and the settings are recorded with them. Without a CUDA
+device the script stops at once, saying so (``--cpu-smoke`` runs the same steps on the CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, RESULTS, TEST_CSV, write_result
+
+sys.path.insert(0, str(REPO / "tests"))
+from helpers import SMALL_CSV, TINY  # noqa: E402  (the tests' tiny budgets, for --cpu-smoke)
+
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "ray", "trl", "peft", "accelerate", "deepspeed",
+             "vllm", "faiss-cpu", "faiss-gpu-cu12", "umap-learn", "cuml-cu12", "numpy", "pyarrow")
+CAPS = {"embed": 170, "baseline": 60, "lumi": 100, "clusterllm": 100, "cotrain": 200}  # seconds; 10.5 min at most
+GPU_JOB = ["ray.address=", "embedding.num_actors=1", "llm.backend=transformers", "llm.num_actors=1",
+           "cotrain.iterations=1", "cotrain.dpo.max_steps=60", "cotrain.embedder.max_steps=200"]
+CPU_SMOKE = ["embedding.device=cpu", "embedding.gpus_per_actor=0", "embedding.dtype=float32", "embedding.tokenize_workers=0",
+             "embedding.cpus_per_actor=2", "llm.device=cpu", "llm.gpus_per_actor=0", "llm.batch_size=16",
+             "cotrain.dpo.use_gpu=false", "cotrain.dpo.deepspeed=", "cotrain.dpo.max_steps=1", "cotrain.dpo.cpus_per_worker=2",
+             "cotrain.embedder.use_gpu=false", "cotrain.embedder.max_steps=1", "cotrain.embedder.cpus_per_worker=2",
+             "clusterllm.training.use_gpu=false", "reduce.fit_sample=0", "clustering.seeds=[0]", "corpus.limit=16",
+             f"corpus.path={SMALL_CSV}", "clustering.n_clusters=4", "cotrain.max_tokens=16", "cotrain.density_runs=5",
+             "cotrain.temperatures=[1.0]", "cotrain.embedder.dec_clusters=4"]
+
+
+def versions() -> dict:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def run(argv: list[str], cap: int, env: dict) -> tuple[bool, float, str]:
+    """A step in its own process: (finished, seconds, the end of its output)."""
+    t0 = time.time()
+    try:
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=cap)
+        return done.returncode == 0, round(time.time() - t0, 1), (done.stdout + done.stderr)[-2000:]
+    except subprocess.TimeoutExpired as err:
+        return False, round(time.time() - t0, 1), f"cut at its cap of {cap} s: {str(err.stdout or '')[-1500:]}"
+
+
+def stage_facts(run_dir: Path) -> dict:
+    """Seconds (and start-up, LLM and DPO rates where the stage records them) of every finished stage."""
+    out = {}
+    for manifest in sorted(run_dir.glob("*/manifest.json")):
+        m = json.loads(manifest.read_text())
+        facts = {"seconds": m["seconds"]}
+        if m.get("startup_s") is not None:
+            facts["startup_s"] = m["startup_s"]
+        if m.get("calls") and m.get("llm_seconds"):
+            facts["llm_prompts_per_s"] = round(m["calls"] / m["llm_seconds"], 1)
+        out[m["stage"]] = facts
+    return out
+
+
+def job_facts(method: str, run_dir: Path, finished: bool, seconds: float, tail: str, cpu_reference: dict) -> dict:
+    facts = {"finished": finished, "seconds": seconds, "stages": stage_facts(run_dir) if run_dir.exists() else {}}
+    result = run_dir / "result.json"
+    if finished and result.exists():
+        metrics = json.loads(result.read_text()).get("metrics") or {}
+        facts.update(acc=metrics.get("acc_mean"), nmi=metrics.get("nmi_mean"), cpu=cpu_reference.get(method))
+    iterations = run_dir / "iterations.json"
+    dpo = run_dir / "iter0_dpo" / "manifest.json"
+    if dpo.exists():
+        m = json.loads(dpo.read_text())
+        facts["dpo_steps_per_s"] = round(m.get("steps", 0) / max(m["seconds"], 1e-9), 3)
+    if iterations.exists():
+        facts["iterations"] = json.loads(iterations.read_text())
+    if not finished:
+        facts["output_tail"] = tail
+    return facts
+
+
+def cpu_reference() -> dict:
+    """The CPU figures the GPU run is set beside (benchmarks/results, measured on 2 cores)."""
+    reduced = json.loads((RESULTS / "baseline_banking77.json").read_text())["reduced"]  # UMAP + KMeans, as gpu.yaml
+    return {"baseline": {"source": "benchmarks/results/baseline_banking77.json (reduced)",
+                         "acc": reduced["acc_mean"], "nmi": reduced["nmi_mean"]}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cpu-smoke", action="store_true", help="run every step on the CPU on tiny inputs")
+    parser.add_argument("--out", type=Path, default=RESULTS / "gpu_acceptance.json")
+    args = parser.parse_args()
+    gpu = device()
+    if gpu is None and not args.cpu_smoke:
+        sys.exit("gpu_acceptance: no CUDA device is visible (torch.cuda.is_available() is False). This script measures "
+                 "the GPU path on one H100/H200; on a CPU machine run benchmarks/placement_cpu.py, or pass --cpu-smoke "
+                 "to check the script itself.")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")},
+           "PYTHONPATH": os.pathsep.join([str(REPO / "libs"), os.environ.get("PYTHONPATH", "")])}
+    result = {"device": gpu or "cpu (--cpu-smoke)", "versions": versions(), "caps_s": CAPS, "settings": GPU_JOB}
+    t_start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        embed_out = tmp / "embed.json"
+        embed = ["--device", "cpu", "--n", "2000", "--batch-size", "64"] if args.cpu_smoke else \
+            ["--device", "cuda", "--n", "1000000", "--batch-size", "1024", "--tokenize-workers", "12", "--cpus-per-actor", "1"]
+        ok, seconds, tail = run([sys.executable, str(REPO / "benchmarks" / "embed_throughput.py"), *embed,
+                                 "--out", str(embed_out)], CAPS["embed"], env)
+        result["embed"] = {"finished": ok, "seconds": seconds, **(json.loads(embed_out.read_text()) if ok else
+                                                                   {"output_tail": tail})}
+        print(f"embed: finished={ok} in {seconds} s", flush=True)
+        write_result(args.out, result, {"embed": "written"})
+        reference, result["jobs"] = cpu_reference(), {}
+        for method in ("baseline", "lumi", "clusterllm", "cotrain"):
+            run_dir = tmp / method
+            overrides = [*GPU_JOB, f"run.dir={run_dir}", f"corpus.path={TEST_CSV}"]
+            if args.cpu_smoke:
+                overrides += [*CPU_SMOKE, *TINY[method]]
+            ok, seconds, tail = run([sys.executable, str(REPO / "cluster_jobs" / f"{method}.py"), "--no-report",
+                                     "--config", str(REPO / "ray_configs" / "gpu.yaml"), *overrides], CAPS[method], env)
+            result["jobs"][method] = job_facts(method, run_dir, ok, seconds, tail, reference)
+            print(f"{method}: finished={ok} in {seconds} s", flush=True)
+            write_result(args.out, result, {method: "written"})
+    result["total_s"] = round(time.time() - t_start, 1)
+    write_result(args.out, result, {k: result[k] for k in ("device", "total_s")})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""A stage asking for more than the Ray cluster has stops with a message instead of waiting forever.
+
+That every job finishes on a one-GPU node with every GPU setting on is the clusterer contract
+(tests/methods/test_contract.py): it fits all four methods with ``helpers.GPU_ON`` on the tests'
+Ray, which declares one GPU that torch cannot see, so the embed actors, the LLM engines and the
+Ray Train workers each wait for it as on a real node while every device stays the CPU.
+"""
+
+import subprocess
+import sys
+
+import pytest
+from helpers import REPO, SMALL_CSV, job_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_stage_asking_for_more_gpus_than_the_cluster_has_stops_with_a_message(tmp_path):
+    job = [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--no-report", f"corpus.path={SMALL_CSV}",
+           "corpus.limit=16", f"run.dir={tmp_path / 'run'}", "clustering.n_clusters=4", "ray.num_gpus=1",
+           "embedding.gpus_per_actor=2"]
+    out = subprocess.run(job, cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert ("the embed stage needs 2 GPU" in out.stderr and "has only 1 GPU" in out.stderr
+            and "embedding.gpus_per_actor" in out.stderr), out.stderr[-3000:]
