@@ -2,9 +2,9 @@
 # One small run of each method on a checkout, to compare two versions of the code:
 #   benchmarks/method_smoke_runs.sh <checkout> <output dir>
 # (baseline on all of Banking77 test; LUMI, ClusterLLM and co-training on the 200-text fixture)
-# The redesign (#10) was checked with a checkout of c4c74c9 against one of e6dcf4c..8f3964b:
-# benchmarks/results/redesign_before_after.json. Those runs predate the reduce stage, so they
-# pass reduce.method=none; on the old code remove that override (the key did not exist).
+# The restructuring (#21) was checked with a checkout of 6a0c4c0 against one of ef60e7b, with
+# REDUCE='reduce.method=none' and with REDUCE='reduce.method=none audit.enabled=false':
+# benchmarks/results/redesign_before_after.json (every assignment identical in both).
 set -eu
 cd "$1"
 export PYTHONPATH="$1/libs"

@@ -54,6 +54,7 @@ def run_job(checkout: Path, method: str, run_dir: Path, overrides: list[str], ti
     manifest = run_dir / "reduce" / "manifest.json"
     if manifest.exists():
         seeds = {int(s): float(t) for s, t in SEED_LINE.findall((run_dir / "job.log").read_text())}
+    if manifest.exists() and len(seeds) > 1:  # a cold first seed beside warm ones
         warm = statistics.median(t for s, t in seeds.items() if s != min(seeds))
         reduce = json.loads(manifest.read_text())
         out["reduce"] = {"seconds": reduce["seconds"], "seed_seconds": seeds,

@@ -116,10 +116,10 @@ GRANULARITY = {"k": 12, "judge": "llm:SmolLM2", "answered": 40, "unanswered": 2,
 
 def test_k_choice_names_the_method_that_chose_it(tmp_path):
     config = {"clustering": {"n_clusters": 77}}
-    assert ClusterLLMClusterer.k_choice(tmp_path, {"k": 12}, config) is None  # K was not chosen: n_clusters
+    assert ClusterLLMClusterer.k_choice(tmp_path, config) is None  # K was not chosen: n_clusters
     (tmp_path / "granularity").mkdir()
     (tmp_path / "granularity" / "granularity.json").write_text(json.dumps(GRANULARITY))
-    section = ClusterLLMClusterer.k_choice(tmp_path, {"k": 12}, config)
+    section = ClusterLLMClusterer.k_choice(tmp_path, config)
     assert section.text.startswith("K = 12, chosen by ClusterLLM") and "40 answered pair judgements" in section.text
     assert "clustering.n_clusters = 77 was not used" in section.text
     curve = figure_div(section.figure)

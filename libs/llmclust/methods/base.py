@@ -224,7 +224,7 @@ class TextClusterer:
 
     # -- what the report asks of a finished run (class methods: no fitted model is needed) --
     @classmethod
-    def report_sections(cls, run_path: Path, result: dict, config: dict) -> list[ReportSection]:
+    def report_sections(cls, run_path: Path) -> list[ReportSection]:
         """Sections of the method's own (co-training's iterations, ...), after the metrics."""
         return []
 
@@ -235,7 +235,7 @@ class TextClusterer:
         return None
 
     @classmethod
-    def k_choice(cls, run_path: Path, result: dict, config: dict) -> ReportSection | None:
+    def k_choice(cls, run_path: Path, config: dict) -> ReportSection | None:
         """How the method chose K, when it did (None: ``clustering.n_clusters`` was used)."""
         return None
 

@@ -205,7 +205,7 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
     def labels(clusters, representatives, k):
         return method.report_labels(run_path, clusters, representatives, k)
 
-    k_choice = (method.k_choice(run_path, result, facts.config)
+    k_choice = (method.k_choice(run_path, facts.config)
                 or ReportSection("How K was chosen", f"K = {result['k']}, set by clustering.n_clusters."))
     sections = [
         ("Map of the texts", map_html + f'<p class="muted">{_e(caption)}</p>'),
@@ -216,7 +216,7 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
     ]
     if result.get("llm_audit") is not None:
         sections.append(("LLM signal audit", _audit_section(result["llm_audit"])))
-    sections += [(s.title, _method_section(s)) for s in method.report_sections(run_path, result, facts.config)]
+    sections += [(s.title, _method_section(s)) for s in method.report_sections(run_path)]
     sections += [("Stages", _stages_section(facts)), ("Rejected rows", _rejected_section(facts, snippet_chars)),
                  ("Settings (config.yaml)", f"<pre>{_e(facts.config_text)}</pre>")]
     return _write_page(run_path, result, n, k, sections)

@@ -121,7 +121,7 @@ class ClusterLLMClusterer(TextClusterer):
         return chosen + [f"embedder: {self.embedder_path_}", *super().summary_lines()]
 
     @classmethod
-    def k_choice(cls, run_path: Path, result: dict, config: dict) -> ReportSection | None:
+    def k_choice(cls, run_path: Path, config: dict) -> ReportSection | None:
         """With ``clusterllm.choose_k``: the F-beta curve of the pair answers over K, the chosen K marked."""
         file = run_path / GRANULARITY_STAGE / GRANULARITY_FILE
         if not file.exists():

@@ -68,7 +68,7 @@ class CoTrainClusterer(TextClusterer):
                 f"embedder {self.embedder_path_}, adapter {self.adapter_path_ or 'none'}", *super().summary_lines()]
 
     @classmethod
-    def report_sections(cls, run_path: Path, result: dict, config: dict) -> list[ReportSection]:
+    def report_sections(cls, run_path: Path) -> list[ReportSection]:
         file = run_path / ITERATIONS_FILE
         if not file.exists():
             return []
