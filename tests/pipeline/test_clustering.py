@@ -61,3 +61,16 @@ def test_scikit_learn_runs_with_one_blas_thread(monkeypatch):
 def test_auto_uses_faiss_from_50k_rows():
     cfg = ClusteringConfig()
     assert cfg.resolved_algorithm(49_999) == "kmeans" and cfg.resolved_algorithm(50_000) == "faiss"
+
+
+def test_the_cluster_stage_below_the_faiss_threshold_needs_no_faiss(monkeypatch, tmp_path):
+    import sys
+
+    from llmclust.pipeline.clustering import cluster_stage
+    from llmclust.store.runs import RunDir
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` raises: faiss is an extra
+    x, _ = blobs()
+    run = RunDir(tmp_path)
+    runs, _ = cluster_stage(run, ClusteringConfig(n_clusters=4, seeds=[0]), x, run.stage("input"))
+    assert len(runs) == 1 and len(np.unique(runs[0].labels)) == 4

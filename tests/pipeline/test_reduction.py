@@ -95,7 +95,7 @@ def test_cuml_is_used_where_installed_with_a_gpu_and_named_when_missing(tmp_path
     import types
 
     import torch
-    from llmclust.pipeline import reduction
+    from llmclust.pipeline import placement, reduction
 
     made = {}
 
@@ -114,7 +114,7 @@ def test_cuml_is_used_where_installed_with_a_gpu_and_named_when_missing(tmp_path
     fake.manifold = types.SimpleNamespace(UMAP=FakeCumlUMAP)
     monkeypatch.setitem(sys.modules, "cuml", fake)
     monkeypatch.setitem(sys.modules, "cuml.manifold", fake.manifold)
-    monkeypatch.setattr(reduction.importlib.util, "find_spec", lambda name: object() if name == "cuml" else None)
+    monkeypatch.setattr(placement.importlib.util, "find_spec", lambda name: object() if name == "cuml" else None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
     reducer, out = fit_transform(x, ReductionConfig(method="umap", fit_sample=20), seed=3)

@@ -90,8 +90,8 @@ def run_job(description: str = RUN_HELP, argv: list[str] | None = None, method: 
     start_ray(cfg.ray, args.verbose)
     try:
         model = make_clusterer(cfg).fit()
-    except (CorpusError, ModelNotFound, SchemaError, ResourcesUnavailable) as err:  # what only the data or
-        # the cluster shows: one line too
+    # bad input that only the data or the cluster shows: one line too
+    except (CorpusError, ModelNotFound, SchemaError, ResourcesUnavailable) as err:
         traceback_log.warning("%s stopped on bad input", cfg.method, exc_info=True)
         fail(f"{err} (traceback in {os.path.join(cfg.run.dir, 'job.log')})")
     print_summary(model)

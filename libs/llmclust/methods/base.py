@@ -90,12 +90,11 @@ class Representation:
 
 @dataclass
 class ReportSection:
-    """A part of the report a method adds: a paragraph, a table and/or a plotly figure (plain values;
-    the report escapes and lays them out)."""
+    """A part of the report a method adds: a paragraph (plain text: the report escapes it) and/or a
+    plotly figure."""
 
     title: str
     text: str = ""
-    table: tuple[list[str], list[list[Any]]] | None = None  # (headers, rows)
     figure: Any = None  # a plotly Figure
     figure_height: int = 380
 

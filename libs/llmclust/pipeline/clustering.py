@@ -131,8 +131,9 @@ def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: Space, upstream: 
     use_gpu = cfg.use_gpu if cfg.resolved_algorithm(rows) == "faiss" else "never"
 
     def compute() -> list[KMeansRun]:
+        # scikit-learn's KMeans (below minibatch_min_rows) needs no faiss at all: ask about it only for faiss'
         return run_placed(cluster_over_seeds, vectors, cfg, use_gpu=use_gpu, what=f"stage {name}",
-                          gpu_code=faiss_has_gpu())
+                          gpu_code=use_gpu != "never" and faiss_has_gpu())
 
     def write(stage: Stage, runs: list[KMeansRun]) -> dict:
         write_table(stage.file("labels.parquet"), pa.table({schema.SEED_LABELS.format(seed=r.seed): r.labels for r in runs}))

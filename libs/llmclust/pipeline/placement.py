@@ -56,6 +56,8 @@ def wants_gpu(use_gpu: str, what: str, gpu_code: bool = True) -> bool:
     if use_gpu == "always" and not gpu_code:
         raise RuntimeError(f"{what}: use_gpu=always but its library here has no GPU code (faiss-cpu, or "
                            "umap-learn without cuML); install faiss-gpu / cuML or set use_gpu=auto")
+    if gpus and not gpu_code:
+        log.info("%s: CPU code (no GPU build of its library here): running in this process", what)
     return gpus > 0 and gpu_code
 
 
@@ -66,8 +68,6 @@ def run_placed(fn: Callable, *args: Any, use_gpu: str, what: str, gpu_code: bool
     :func:`cuml_installed`); without it the step stays in this process, GPU or no GPU.
     """
     if not wants_gpu(use_gpu, what, gpu_code):
-        if use_gpu != "never" and not gpu_code and cluster_gpus():
-            log.info("%s: CPU code (no GPU build of its library here): running in this process", what)
         return fn(*args)
     import ray
 

@@ -39,7 +39,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import threading
@@ -79,8 +78,8 @@ class ReductionConfig:
     n_epochs: int = 200
     fit_sample: int = 0  # 0: fit on all rows; N: fit on N seeded random rows, transform the rest
     transform_batch_rows: int = 32_768  # rows per transform call (bounds its memory; the speed per row is the same)
-    # auto: fitted in a Ray task on a GPU worker when the cluster has one, with cuML's UMAP where
-    # cuml is installed there (else umap-learn on that worker) | never: here, umap-learn | always
+    # auto: with cuML installed and a GPU in the cluster, cuML's UMAP in a Ray task on a GPU worker;
+    # else umap-learn in this process | never: here, umap-learn | always: a GPU task, or an error
     use_gpu: str = "auto"
 
     def __post_init__(self):
@@ -150,7 +149,7 @@ def _import_cuml(why: str):
 
 def _backend(cfg: ReductionConfig) -> str:
     """cuml where it is installed and a GPU is visible (and use_gpu allows), else umap-learn."""
-    if cfg.use_gpu == "never" or importlib.util.find_spec("cuml") is None:
+    if cfg.use_gpu == "never" or not cuml_installed():
         return "umap-learn"
     import torch
 
@@ -202,7 +201,7 @@ WARM_UP_ROWS = 300  # enough rows for UMAP to take every code path a real fit ta
 def _compile(cfg: ReductionConfig) -> None:
     t0 = time.time()
     x = np.random.default_rng(0).normal(size=(WARM_UP_ROWS, 8)).astype(np.float32)
-    reducer, _ = fit_transform(x, replace(cfg, fit_sample=WARM_UP_ROWS // 2, n_epochs=10), seed=0)  # fit + transform
+    fit_transform(x, replace(cfg, fit_sample=WARM_UP_ROWS // 2, n_epochs=10), seed=0)  # a fit and a transform
     log.info("reduce warm-up: umap-learn's numba code compiled in %.1f s", time.time() - t0)
 
 

@@ -163,11 +163,8 @@ def _rejected_section(facts: RunFacts, chars: int) -> str:
 
 
 def _method_section(section: ReportSection) -> str:
-    """A section a method adds: its paragraph, table and figure, escaped here."""
+    """A section a method adds: its paragraph, escaped here, and its figure."""
     parts = [f"<p>{_e(section.text)}</p>"] if section.text else []
-    if section.table is not None:
-        headers, rows = section.table
-        parts.append(_table([_e(h) for h in headers], [[f"<td>{_e(v)}</td>" for v in row] for row in rows]))
     if section.figure is not None:
         parts.append(figure_div(section.figure, section.figure_height))
     return "".join(parts)
