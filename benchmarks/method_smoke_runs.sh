@@ -4,7 +4,7 @@
 # (baseline on all of Banking77 test; LUMI, ClusterLLM and co-training on the 200-text fixture)
 # The restructuring (#21) was checked with a checkout of 6a0c4c0 against one of ef60e7b, with
 # REDUCE='reduce.method=none' and with REDUCE='reduce.method=none audit.enabled=false':
-# benchmarks/results/redesign_before_after.json (every assignment identical in both).
+# benchmarks/compare_runs.py -> benchmarks/results/redesign_before_after.json (every assignment identical).
 set -eu
 cd "$1"
 export PYTHONPATH="$1/libs"
