@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_acceptance.py                 # one H100/H200: about 8 minutes -> results/gpu_acceptance.json
     python benchmarks/gpu_acceptance.py --cpu-smoke     # the script itself, on CPU, on tiny inputs (tests use it)
+    python benchmarks/gpu_acceptance.py --steps baseline cotrain embed --work-dir /tmp/acc   # a short lease: order, keep logs
 
 Each step runs in its own process under its own time cap, prints one line when it ends, and the
 JSON is rewritten after every step, so a step that hangs costs its cap and loses nothing else:
@@ -31,9 +32,9 @@ from pathlib import Path
 from common import REPO, RESULTS, TEST_CSV, write_result
 
 sys.path.insert(0, str(REPO / "tests"))
-from helpers import SMALL_CSV, TINY  # noqa: E402  (the tests' tiny budgets, for --cpu-smoke)
+from helpers import SMALL_CSV, TINY  # (the tests' tiny budgets, for --cpu-smoke)
 
-LIBRARIES = ("torch", "transformers", "sentence-transformers", "ray", "trl", "peft", "accelerate", "deepspeed",
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "ray", "trl", "peft", "accelerate", "deepspeed", "datasets",
              "vllm", "faiss-cpu", "faiss-gpu-cu12", "umap-learn", "cuml-cu12", "numpy", "pyarrow")
 CAPS = {"embed": 150, "baseline": 90, "lumi": 120, "clusterllm": 120, "cotrain": 240}  # seconds on one GPU
 CPU_SMOKE_SLOWER = 6  # the same steps on 2 CPU cores, tiny inputs
@@ -69,7 +70,7 @@ def run(argv: list[str], cap: int, env: dict) -> tuple[bool, float, str]:
     """A step in its own process: (finished, seconds, the end of its output)."""
     t0 = time.time()
     try:
-        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=cap)
+        done = subprocess.run(argv, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=cap)
         return done.returncode == 0, round(time.time() - t0, 1), (done.stdout + done.stderr)[-2000:]
     except subprocess.TimeoutExpired as err:
         return False, round(time.time() - t0, 1), f"cut at its cap of {cap} s: {str(err.stdout or '')[-1500:]}"
@@ -114,10 +115,36 @@ def cpu_reference() -> dict:
                          "acc": reduced["acc_mean"], "nmi": reduced["nmi_mean"]}}
 
 
+STEPS = ("embed", "baseline", "lumi", "clusterllm", "cotrain")
+
+
+def embed_step(args, caps: dict, env: dict, work: Path) -> dict:
+    out = work / "embed.json"
+    embed = ["--device", "cpu", "--n", "2000", "--batch-size", "64"] if args.cpu_smoke else \
+        ["--device", "cuda", "--n", "1000000", "--batch-size", "1024", "--tokenize-workers", "12", "--cpus-per-actor", "1"]
+    ok, seconds, tail = run([sys.executable, str(REPO / "benchmarks" / "embed_throughput.py"), *embed,
+                             "--out", str(out)], caps["embed"], env)
+    return {"finished": ok, "seconds": seconds, **(json.loads(out.read_text()) if ok else {"output_tail": tail})}
+
+
+def job_step(method: str, args, caps: dict, env: dict, work: Path) -> dict:
+    run_dir = work / method
+    overrides = [*GPU_JOB, f"run.dir={run_dir}", f"corpus.path={TEST_CSV}"]
+    if args.cpu_smoke:
+        overrides += [*CPU_SMOKE, *TINY[method]]
+    ok, seconds, tail = run([sys.executable, str(REPO / "cluster_jobs" / f"{method}.py"), "--no-report",
+                             "--config", str(REPO / "ray_configs" / "gpu.yaml"), *overrides], caps[method], env)
+    return job_facts(method, run_dir, ok, seconds, tail, cpu_reference())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-smoke", action="store_true", help="run every step on the CPU on tiny inputs")
     parser.add_argument("--out", type=Path, default=RESULTS / "gpu_acceptance.json")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
+                        help="the steps to run, in this order (a short lease: the most wanted first)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep each job's run folder (logs, manifests) here; default: a temporary folder")
     args = parser.parse_args()
     gpu = device()
     if gpu is None and not args.cpu_smoke:
@@ -127,30 +154,19 @@ def main() -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")},
            "PYTHONPATH": os.pathsep.join([str(REPO / "libs"), os.environ.get("PYTHONPATH", "")])}
     caps = {step: cap * (CPU_SMOKE_SLOWER if args.cpu_smoke else 1) for step, cap in CAPS.items()}
-    result = {"device": gpu or "cpu (--cpu-smoke)", "versions": versions(), "caps_s": caps, "settings": GPU_JOB}
+    result = {"device": gpu or "cpu (--cpu-smoke)", "versions": versions(), "caps_s": caps, "settings": GPU_JOB,
+              "jobs": {}}
     t_start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        embed_out = tmp / "embed.json"
-        embed = ["--device", "cpu", "--n", "2000", "--batch-size", "64"] if args.cpu_smoke else \
-            ["--device", "cuda", "--n", "1000000", "--batch-size", "1024", "--tokenize-workers", "12", "--cpus-per-actor", "1"]
-        ok, seconds, tail = run([sys.executable, str(REPO / "benchmarks" / "embed_throughput.py"), *embed,
-                                 "--out", str(embed_out)], caps["embed"], env)
-        result["embed"] = {"finished": ok, "seconds": seconds, **(json.loads(embed_out.read_text()) if ok else
-                                                                   {"output_tail": tail})}
-        print(f"embed: finished={ok} in {seconds} s", flush=True)
-        write_result(args.out, result, {"embed": "written"})
-        reference, result["jobs"] = cpu_reference(), {}
-        for method in ("baseline", "lumi", "clusterllm", "cotrain"):
-            run_dir = tmp / method
-            overrides = [*GPU_JOB, f"run.dir={run_dir}", f"corpus.path={TEST_CSV}"]
-            if args.cpu_smoke:
-                overrides += [*CPU_SMOKE, *TINY[method]]
-            ok, seconds, tail = run([sys.executable, str(REPO / "cluster_jobs" / f"{method}.py"), "--no-report",
-                                     "--config", str(REPO / "ray_configs" / "gpu.yaml"), *overrides], caps[method], env)
-            result["jobs"][method] = job_facts(method, run_dir, ok, seconds, tail, reference)
-            print(f"{method}: finished={ok} in {seconds} s", flush=True)
-            write_result(args.out, result, {method: "written"})
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for step in args.steps:
+            if step == "embed":
+                facts = result["embed"] = embed_step(args, caps, env, work)
+            else:
+                facts = result["jobs"][step] = job_step(step, args, caps, env, work)
+            print(f"{step}: finished={facts['finished']} in {facts['seconds']} s", flush=True)
+            write_result(args.out, result, {step: "written"})
     result["total_s"] = round(time.time() - t_start, 1)
     write_result(args.out, result, {k: result[k] for k in ("device", "total_s")})
 
