@@ -74,7 +74,12 @@ def init_ray(cfg: RayConfig) -> None:
 
 def _log_worker_lines(data: dict) -> None:
     who = data.get("actor_name") or data.get("task_name") or "worker"
-    for line in data.get("lines", []):
+    lines = data.get("lines", [])
+    if data.get("pid") == "autoscaler":  # its whole cluster status every 5 s: keep its events, as Ray does
+        from ray._private.worker import filter_autoscaler_events
+
+        lines = filter_autoscaler_events(lines)
+    for line in lines:
         workers_log.info("(%s pid=%s) %s", who, data.get("pid"), line)
 
 

@@ -138,6 +138,28 @@ def test_messages_the_raylet_pushes_go_to_the_log_not_the_terminal(monkeypatch, 
     assert ray_worker.print_to_stdstream is ray_session._ray_print_to_stdstream
 
 
+def test_the_autoscaler_status_stays_out_of_the_log_its_events_do_not(monkeypatch, caplog):
+    # the monitor streams the cluster's whole status every 5 s (40 lines; 120 KB of job.log on an
+    # H200 job); Ray's own printing keeps only its events, and so does job.log
+    import ray._private.worker as ray_worker
+    from llmclust import ray_session
+
+    monkeypatch.setattr(ray_session, "init_ray", lambda cfg: None)
+    monkeypatch.setattr(ray_worker, "print_to_stdstream", ray_worker.print_to_stdstream)
+    dispatcher = ray_worker.global_worker_stdstream_dispatcher
+    monkeypatch.setattr(dispatcher, "handlers", list(dispatcher.handlers))
+    monkeypatch.setattr("ray.autoscaler.v2.utils.is_autoscaler_v2", lambda: False)
+    status = ["======== Autoscaler status: 2026-12-04 15:46:48 ========", " 0.0/1.0 GPU"]
+    event = ":event_summary:Adding 1 node(s) of type gpu-worker."
+    with caplog.at_level(logging.INFO, logger="ray_workers"):
+        ray_session.start_ray(None)
+        dispatcher.emit({"lines": status, "pid": "autoscaler", "is_err": False})
+        dispatcher.emit({"lines": [*status, event], "pid": "autoscaler", "is_err": False})
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "ray_workers")
+    assert "Adding 1 node(s) of type gpu-worker." in logged
+    assert "Autoscaler status" not in logged and "GPU" not in logged
+
+
 def test_summary_ends_with_where_the_outputs_are(capsys):
     model = CoTrainClusterer()  # what fit would have set
     model.__dict__.update(labels_=[0, 1, 1], cluster_names_=["a", "b"], run_dir_="/runs/x",

@@ -19,10 +19,11 @@ Serve); ``use_gpu: never`` keeps to umap-learn. Without cuML, UMAP is CPU code a
 process, GPU cluster or not (:mod:`llmclust.pipeline.placement`).
 
 umap-learn (and numba) are imported only when a reducer is fitted or loaded. The first fit
-of a process JIT-compiles numba code: 25-60 s of one core, once per process (numba caches
-none of it on disk). :func:`start_warm_up` pays it in a background thread while the embed
-stage runs in Ray actors, so the reduce stage finds it compiled; the stage's manifest records
-how long it still waited (``warm_up_wait_s``).
+of a process JIT-compiles numba code: 60-80 s of one core, which :mod:`llmclust.pipeline.jit_cache`
+keeps on disk, so later jobs on the machine load most of it (about 10 s left).
+:func:`start_warm_up` pays what is left in a background thread while the embed stage runs in
+Ray actors, so the reduce stage finds it compiled; the stage's manifest records how long it
+still waited (``warm_up_wait_s``).
 
 Example::
 
@@ -53,6 +54,7 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.config import expect, expect_choice
 from llmclust.optional import optional_import
+from llmclust.pipeline.jit_cache import keep_compiled
 from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import StoredVectors, as_array, chunks, take
@@ -157,7 +159,9 @@ def _backend(cfg: ReductionConfig) -> str:
 
 
 def _import_umap():
-    return optional_import("umap", "reduction.method=umap needs umap-learn: pip install umap-learn")
+    umap = optional_import("umap", "reduction.method=umap needs umap-learn: pip install umap-learn")
+    keep_compiled(["umap", "pynndescent"])
+    return umap
 
 
 def _fit_rows(n: int, cfg: ReductionConfig, seed: int) -> np.ndarray:
