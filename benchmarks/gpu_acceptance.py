@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_acceptance.py                 # one H100/H200: about 8 minutes -> results/gpu_acceptance.json
     python benchmarks/gpu_acceptance.py --cpu-smoke     # the script itself, on CPU, on tiny inputs (tests use it)
-    python benchmarks/gpu_acceptance.py --steps baseline cotrain embed --work-dir /tmp/acc   # a short lease: order, keep logs
+    python benchmarks/gpu_acceptance.py --steps baseline cotrain --work-dir /tmp/acc   # a short lease: order, keep logs
 
 Each step runs in its own process under its own time cap, prints one line when it ends, and the
 JSON is rewritten after every step, so a step that hangs costs its cap and loses nothing else:
@@ -36,7 +36,10 @@ from helpers import SMALL_CSV, TINY  # (the tests' tiny budgets, for --cpu-smoke
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "ray", "trl", "peft", "accelerate", "deepspeed", "datasets",
              "vllm", "faiss-cpu", "faiss-gpu-cu12", "umap-learn", "cuml-cu12", "numpy", "pyarrow")
-CAPS = {"embed": 150, "baseline": 90, "lumi": 120, "clusterllm": 120, "cotrain": 240}  # seconds on one GPU
+# seconds on one GPU: room for a job to finish where it misses its target (the H200 run of
+# 2026-12-04 cut all four at 90-240 s caps and so measured none), so the JSON says by how much
+CAPS = {"embed": 240, "baseline": 180, "lumi": 180, "clusterllm": 180, "cotrain": 420}
+TARGETS = {"cotrain_max_s": 240, "embed_min_texts_per_s": 30_000, "embed_min_ratio": 0.9, "startup_max_s_after_first": 10}
 CPU_SMOKE_SLOWER = 6  # the same steps on 2 CPU cores, tiny inputs
 # every stage runs: SmolLM2-135M fails the LLM audit, which would skip the training (the measure here is the machinery)
 GPU_JOB = ["ray.address=", "embedding.num_actors=1", "llm.backend=transformers", "llm.num_actors=1", "audit.enabled=false",
@@ -72,8 +75,9 @@ def run(argv: list[str], cap: int, env: dict) -> tuple[bool, float, str]:
     try:
         done = subprocess.run(argv, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=cap)
         return done.returncode == 0, round(time.time() - t0, 1), (done.stdout + done.stderr)[-2000:]
-    except subprocess.TimeoutExpired as err:
-        return False, round(time.time() - t0, 1), f"cut at its cap of {cap} s: {str(err.stdout or '')[-1500:]}"
+    except subprocess.TimeoutExpired as err:  # what it printed so far (bytes here, even with text=True)
+        printed = b"".join(part if isinstance(part, bytes) else part.encode() for part in (err.stdout, err.stderr) if part)
+        return False, round(time.time() - t0, 1), f"cut at its cap of {cap} s: {printed.decode(errors='replace')[-1500:]}"
 
 
 def stage_facts(run_dir: Path) -> dict:
@@ -84,6 +88,9 @@ def stage_facts(run_dir: Path) -> dict:
         facts = {"seconds": m["seconds"]}
         if m.get("startup_s") is not None:
             facts["startup_s"] = m["startup_s"]
+        for key in ("warm_up_wait_s", "seed_timing"):  # the reduce stage's
+            if key in m:
+                facts[key] = m[key]
         if m.get("calls") and m.get("llm_seconds"):
             facts["llm_prompts_per_s"] = round(m["calls"] / m["llm_seconds"], 1)
         out[m["stage"]] = facts
@@ -106,6 +113,20 @@ def job_facts(method: str, run_dir: Path, finished: bool, seconds: float, tail: 
     if not finished:
         facts["output_tail"] = tail
     return facts
+
+
+def targets(result: dict) -> dict:
+    """Issue #22's targets, each met or not (None: its step has not run)."""
+    jobs, embed = result["jobs"], result.get("embed") or {}
+    startups = [f["startup_s"] for job in jobs.values() for f in job["stages"].values() if "startup_s" in f]
+    cotrain = jobs.get("cotrain")
+    return {"limits": TARGETS,
+            "all_four_jobs_finished": all(j["finished"] for j in jobs.values()) if len(jobs) == 4 else None,
+            "cotrain_in_time": cotrain["finished"] and cotrain["seconds"] <= TARGETS["cotrain_max_s"] if cotrain else None,
+            "embed_texts_per_s": embed.get("pipeline_texts_per_s", 0) >= TARGETS["embed_min_texts_per_s"] and
+                                 embed.get("ratio", 0) >= TARGETS["embed_min_ratio"] if embed else None,
+            "startup_after_first": max(startups[1:]) <= TARGETS["startup_max_s_after_first"] if len(startups) > 1 else None,
+            "startups_s": startups}
 
 
 def cpu_reference() -> dict:
@@ -166,6 +187,7 @@ def main() -> None:
             else:
                 facts = result["jobs"][step] = job_step(step, args, caps, env, work)
             print(f"{step}: finished={facts['finished']} in {facts['seconds']} s", flush=True)
+            result["targets"] = targets(result)
             write_result(args.out, result, {step: "written"})
     result["total_s"] = round(time.time() - t_start, 1)
     write_result(args.out, result, {k: result[k] for k in ("device", "total_s")})

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -263,23 +264,29 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
     """
     stage = run.stage(name, cfg, list(seeds), upstream.fingerprint)
 
-    waited = {}
+    timings = {}  # into the manifest: the warm-up wait, each seed's wall and CPU seconds
 
     def compute() -> dict[int, np.ndarray]:
-        waited["warm_up_wait_s"] = wait_for_warm_up()
+        timings["warm_up_wait_s"] = wait_for_warm_up()
         reduced = {}
         for seed in seeds:
-            t0 = time.time()
+            t0, cpu0 = time.time(), time.process_time()
             reduced[seed] = run_placed(fit_and_save, vectors, cfg, seed, reducer_dir(stage.path, seed),
                                        use_gpu=cfg.use_gpu, what=f"stage {name}", gpu_code=cuml_installed())
-            log.info("reduce seed %d: %s to %d dimensions, %d rows in %.1f s", seed, cfg.method, cfg.n_components,
-                     len(vectors), time.time() - t0)
+            # this process's CPU seconds beside the wall clock: far fewer means the seed waited
+            # (another process on the cores, or a GPU task), not that its code was slow
+            timing = {"seconds": round(time.time() - t0, 2), "cpu_s": round(time.process_time() - cpu0, 2),
+                      "load_average": round(os.getloadavg()[0], 2)}
+            timings.setdefault("seed_timing", {})[seed] = timing
+            log.info("reduce seed %d: %s to %d dimensions, %d rows in %.1f s (%.1f s of CPU here, load %.1f)", seed,
+                     cfg.method, cfg.n_components, len(vectors), timing["seconds"], timing["cpu_s"],
+                     timing["load_average"])
         return reduced
 
     def write(stage: Stage, reduced: dict[int, np.ndarray]) -> dict:
         write_table(stage.file("reduced.parquet"), pa.table(
             {schema.SEED_LABELS.format(seed=s): schema.to_fixed_list(v) for s, v in reduced.items()}))
-        return {"rows": len(vectors), "dim": cfg.n_components, "seeds": list(seeds), **waited}
+        return {"rows": len(vectors), "dim": cfg.n_components, "seeds": list(seeds), **timings}
 
     def read(stage: Stage) -> dict[int, np.ndarray]:
         table = pq.read_table(stage.file("reduced.parquet"))
