@@ -9,6 +9,10 @@ Example::
 
     init_ray(RayConfig(num_cpus=2))                     # a local Ray with two CPUs
     start_ray(RayConfig(), verbose=False)               # a job: worker output -> job.log
+
+It also keeps the resource checks every stage makes before it asks Ray for actors:
+:func:`require_resources` fails at once on a request the cluster can never meet, and
+:func:`make_room` releases actors kept idle between stages when a stage needs their share.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 from llmclust.config import expect
 
@@ -38,10 +43,33 @@ class ResourcesUnavailable(RuntimeError):
     """A stage asks for more CPUs or GPUs than the whole Ray cluster has: it would wait forever."""
 
 
+_idle_holders: list[Callable[[], None]] = []
+
+
+def on_shortage(release: Callable[[], None]) -> None:
+    """Register ``release``: it frees resources that idle actors hold (the LLM engines, kept
+    loaded between stages), and :func:`make_room` calls it when a stage needs them."""
+    _idle_holders.append(release)
+
+
+def make_room(per_unit: dict[str, float], units: int = 1) -> None:
+    """Release idle holders (:func:`on_shortage`) when the cluster has not ``units`` x ``per_unit``
+    free now, so that the stage asking gets them instead of waiting for actors nobody uses."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    free = ray.available_resources()
+    if any(need and units * need > free.get(r, 0) for r, need in per_unit.items()):
+        for release in _idle_holders:
+            release()
+
+
 def require_resources(what: str, per_unit: dict[str, float], units: int, keys: str) -> None:
     """Fail now, naming the resources and the keys to change, when ``units`` x ``per_unit``
     (e.g. 2 actors x {"CPU": 2, "GPU": 1}) exceeds the Ray cluster's total: Ray would queue the
-    request forever ("infeasible") and the job would hang without a word."""
+    request forever ("infeasible") and the job would hang without a word. Otherwise make room
+    for them (:func:`make_room`)."""
     import ray
 
     if not ray.is_initialized():
@@ -55,6 +83,7 @@ def require_resources(what: str, per_unit: dict[str, float], units: int, keys: s
         raise ResourcesUnavailable(
             f"{what} needs {wanted} ({units} x {per_unit}) but the Ray cluster has only {have} in all; "
             f"lower {keys}, or add nodes with those resources")
+    make_room(per_unit, units)
 
 
 def init_ray(cfg: RayConfig) -> None:

@@ -4,11 +4,14 @@ Loading an engine is the expensive part of an LLM stage (seconds for SmolLM2 on 
 minutes for a 7B model on vLLM). A stage used to build a new Ray Data pipeline, so a new set
 of engines, for every call and for its retry pass: 4-8 loads per co-training iteration.
 Here ``llm.num_actors`` actors, each holding one engine, serve a stage's first pass and its
-retry pass, and every stage run inside ``with keep_engines():`` (co-training's greedy and
-sampled interpretations) as long as they ask for the same engine (backend, model, adapter,
-device, batch size). Otherwise they are released when the stage ends: they hold CPUs or
-GPUs that the embedding and training stages in between need. Asking for another engine
-(the next iteration's adapter) releases the old ones first, so two sets never hold a GPU.
+retry pass, and every later stage run inside ``with keep_engines():`` (the whole of
+:meth:`TextClusterer.fit`) as long as it asks for the same engine (backend, model, adapter,
+device, batch size). In between they stay loaded, idle, until a stage needs the CPUs or GPUs
+they hold: every stage asks :func:`llmclust.ray_session.make_room` first, which releases them
+when the cluster has not enough free (on one GPU with ``gpus_per_actor: 1`` each, an embed stage
+or Ray Train does; with shares of 0.5 the engines stay). Outside ``keep_engines`` a stage
+releases them at its end. Asking for another engine (the next iteration's adapter) releases the
+old ones first, so two sets never hold a GPU.
 Batches are spread over the actors as they free up and come back as they finish, so the stage
 sees progress batch by batch.
 
@@ -30,7 +33,7 @@ from llmclust.config import fingerprint
 from llmclust.llm.backends import make_backend
 from llmclust.llm.base import Chat, LLMBackend, SamplingParams
 from llmclust.llm.config import LLMConfig
-from llmclust.ray_session import require_resources
+from llmclust.ray_session import on_shortage, require_resources
 from llmclust.store.runs import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,7 @@ class _Engines:
 
 
 _ENGINES = _Engines()
+on_shortage(_ENGINES.release)
 
 
 def generate_on_engines(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig) -> Iterator[tuple[list[int], list, list]]:
@@ -117,7 +121,8 @@ def engine_stats() -> dict:
 
 @contextmanager
 def keep_engines():
-    """Keep the engines loaded across the stages run inside; release them at the end."""
+    """Keep the engines loaded across the stages run inside (until :func:`llmclust.ray_session.make_room`
+    needs their share); release them at the end."""
     _ENGINES.kept += 1
     try:
         yield

@@ -197,7 +197,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
                 answers[i] = [a2 if v is None else a for a, a2, v in zip(answers[i], second[i], parsed[i])]
                 parsed[i] = [parse(a) for a in answers[i]]
     finally:
-        stage_done()  # the engines' CPUs/GPUs go back to the stages in between
+        stage_done()  # outside a fit's keep_engines, the engines' CPUs/GPUs go back now
     failures = sum(v is None for row in parsed for v in row) if parse else 0
     total = sum(len(row) for row in answers)
     if len(gen.errors) > cfg.max_failed_fraction * len(chats):

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from llmclust import schema
 from llmclust.llm.budget import StagePlan, announce
+from llmclust.llm.engines import keep_engines
 from llmclust.methods.job import JobConfig
 from llmclust.models import resolve_model
 from llmclust.pipeline.assigner import Assigner
@@ -128,18 +129,21 @@ class TextClusterer:
         check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
         self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
         start_warm_up(cfg.reduce)  # numba's compile, while the representation's stages run in Ray actors
-        rep = self.representation(run, table, corpus)
-        clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
-        best = clustered.best()
-        k = len(best.centers)
-        baseline_metrics = None
-        if self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
-            # the reference on the same texts with the same K: the untrained embedder's vectors
-            # (the stored embed stage when the method made one) through the same clustering
-            base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
-            baseline_metrics = self.cluster(run, base_vectors, base_stage, prefix="baseline_", n_clusters=k).metrics
-            baseline_metrics = {**baseline_metrics, "k": k, "embedder": resolve_model(cfg.embedding.model)}
-        names = self.name_clusters(run, table, best.labels, k)
+        # LLM engines load once for every LLM stage of the fit: kept until a stage needs their
+        # CPUs or GPUs (ray_session.make_room) or the fit ends
+        with keep_engines():
+            rep = self.representation(run, table, corpus)
+            clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
+            best = clustered.best()
+            k = len(best.centers)
+            baseline_metrics = None
+            if self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
+                # the reference on the same texts with the same K: the untrained embedder's vectors
+                # (the stored embed stage when the method made one) through the same clustering
+                base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
+                baseline_metrics = self.cluster(run, base_vectors, base_stage, prefix="baseline_", n_clusters=k).metrics
+                baseline_metrics = {**baseline_metrics, "k": k, "embedder": resolve_model(cfg.embedding.model)}
+            names = self.name_clusters(run, table, best.labels, k)
         reducer = clustered.reducer_path(best.seed) if rep.in_embedder_space else None
         extra = {"baseline_metrics": baseline_metrics} if baseline_metrics is not None else {}
         if rep.audit is not None:

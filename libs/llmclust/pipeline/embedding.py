@@ -28,7 +28,7 @@ from llmclust.devices import resolve_device
 from llmclust.models import hashing_dim, resolve_model
 from llmclust.pipeline.embedders import Embedder, SentenceEmbedder, text_features
 from llmclust.pipeline.hashing_embedder import HashingEmbedder
-from llmclust.ray_session import require_resources
+from llmclust.ray_session import make_room, require_resources
 from llmclust.store.parts import PartStore
 from llmclust.store.runs import TRANSIENT, Progress, RunDir, Stage
 from llmclust.store.vectors import StoredVectors
@@ -147,6 +147,8 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
             batch_format="numpy",
         )
     per_actor = {"CPU": cfg.cpus_per_actor if not cfg.gpus_per_actor else 1, "GPU": cfg.gpus_per_actor}
+    if cfg.tokenize_workers:  # their CPUs too, beside the encode actors'
+        make_room({"CPU": cfg.tokenize_workers + cfg.num_actors * per_actor["CPU"]})
     require_resources("the embed stage", per_actor, cfg.num_actors,
                       "embedding.num_actors, embedding.cpus_per_actor or embedding.gpus_per_actor")
     ds = ds.map_batches(

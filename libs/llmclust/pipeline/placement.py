@@ -23,6 +23,8 @@ import importlib.util
 import logging
 from typing import Any, Callable
 
+from llmclust.ray_session import make_room
+
 log = logging.getLogger(__name__)
 
 USE_GPU = ["auto", "never", "always"]
@@ -72,6 +74,7 @@ def run_placed(fn: Callable, *args: Any, use_gpu: str, what: str, gpu_code: bool
     import ray
 
     log.info("%s: running on a GPU worker", what)
+    make_room({"GPU": 1})
     return ray.get(ray.remote(num_gpus=1)(_call).remote(fn, *args))
 
 

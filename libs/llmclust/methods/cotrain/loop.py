@@ -45,7 +45,6 @@ import pyarrow.parquet as pq
 from llmclust import schema
 from llmclust.llm import SamplingParams, generate_stage
 from llmclust.llm.audit import AuditResult, description_audit
-from llmclust.llm.engines import keep_engines
 from llmclust.methods.cotrain import columns
 from llmclust.methods.cotrain.interpretations import (
     interpretation_chats,
@@ -98,13 +97,12 @@ def _generate(run: RunDir, cfg, t: int, texts: list[str], state: _State, last: b
         settings += [(f"sample{m + 1}", SamplingParams(temperature=temp, max_tokens=ct.max_tokens, seed=ct.seed + 1000 * t + m))
                      for m, temp in enumerate(ct.temperatures)]
     stages, raw, parsed = [], [], []
-    with keep_engines():  # one engine load for the greedy and every sampled pass
-        for name, params in settings:
-            result = generate_stage(run, f"iter{t}_{name}", chats, params, llm_cfg, state.upstream,
-                                    parse=parse_interpretation)
-            stages.append(result.stage)
-            raw.append(result.texts)
-            parsed.append(result.values)
+    for name, params in settings:  # one engine load for them all (fit's keep_engines)
+        result = generate_stage(run, f"iter{t}_{name}", chats, params, llm_cfg, state.upstream,
+                                parse=parse_interpretation)
+        stages.append(result.stage)
+        raw.append(result.texts)
+        parsed.append(result.values)
     return stages, [list(r) for r in zip(*raw)], [list(p) for p in zip(*parsed)]
 
 
