@@ -42,10 +42,10 @@ CAPS = {"embed": 240, "baseline": 180, "lumi": 180, "clusterllm": 180, "cotrain"
 TARGETS = {"cotrain_max_s": 240, "embed_min_texts_per_s": 30_000, "embed_min_ratio": 0.9, "startup_max_s_after_first": 10}
 CPU_SMOKE_SLOWER = 6  # the same steps on 2 CPU cores, tiny inputs
 # every stage runs: SmolLM2-135M fails the LLM audit, which would skip the training (the measure here is the machinery)
-# one GPU: the embed actor and the LLM engine share it, so the engine stays loaded between LLM
-# stages (Ray Train's whole GPU releases it: ray_session.make_room)
-GPU_JOB = ["ray.address=", "embedding.num_actors=1", "embedding.gpus_per_actor=0.5", "llm.backend=transformers",
-           "llm.num_actors=1", "llm.gpus_per_actor=0.5", "audit.enabled=false",
+# one GPU: the driver embeds on it (embedding.num_actors=0: the model loaded once for every embed
+# stage, no actor pool to start per stage); the LLM engine stays loaded between LLM stages until
+# Ray Train needs the GPU (ray_session.make_room)
+GPU_JOB = ["ray.address=", "embedding.num_actors=0", "llm.backend=transformers", "llm.num_actors=1", "audit.enabled=false",
            "cotrain.iterations=1", "cotrain.dpo.max_steps=60", "cotrain.embedder.max_steps=200"]
 CPU_SMOKE = ["embedding.device=cpu", "embedding.gpus_per_actor=0", "embedding.dtype=float32", "embedding.tokenize_workers=0",
              "embedding.cpus_per_actor=2", "llm.device=cpu", "llm.gpus_per_actor=0", "llm.batch_size=16",

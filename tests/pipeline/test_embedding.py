@@ -5,7 +5,9 @@ from llmclust import schema
 from llmclust.config import ConfigError
 from llmclust.models import ModelNotFound, resolve_model
 from llmclust.pipeline.embedders import SentenceEmbedder
-from llmclust.pipeline.embedding import EmbeddingConfig, embed_with_ray
+from llmclust.pipeline.embedding import EmbeddingConfig, embed_corpus, embed_here, embed_with_ray
+from llmclust.store.parts import PartStore
+from llmclust.store.runs import RunDir
 
 TEXTS = ["How do I locate my card?", "top up failed", "why was I charged a fee for a transfer",
          "I still have not received my new card, I ordered over a week ago.", "exchange rate?"]
@@ -45,6 +47,30 @@ def test_ray_stage_matches_plain_encode(ray_cluster, embedder, tokenize_workers)
     cfg = EmbeddingConfig(device="cpu", batch_size=2, cpus_per_actor=1, tokenize_workers=tokenize_workers)
     out = embed_with_ray(table, cfg)
     np.testing.assert_allclose(out, embedder.encode(TEXTS), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_in_this_process_the_same_vectors_and_the_model_loaded_once(ray_cluster, tmp_path, monkeypatch):
+    from llmclust.pipeline import embedding
+
+    loads = []
+    real = embedding.make_embedder
+    monkeypatch.setattr(embedding, "make_embedder", lambda *a: loads.append(a) or real(*a))
+    monkeypatch.setattr(embedding, "_kept", {})
+    table = pa.table({schema.ROW: pa.array(np.arange(len(TEXTS)), pa.int64()), schema.TEXT: TEXTS})
+    pool, here = (EmbeddingConfig(device="cpu", batch_size=2, cpus_per_actor=1, num_actors=n) for n in (1, 0))
+    run = RunDir(tmp_path / "run")
+    first, second = (embed_corpus(table, here, PartStore(run.stage(name, 1))) for name in ("first", "second"))
+    assert len(loads) == 1 and first is not None and second is not None  # two stages, one model load
+    np.testing.assert_allclose(embed_here(table, here), embed_with_ray(table, pool), atol=1e-6)
+    embed_here(table, EmbeddingConfig(device="cpu", batch_size=2, num_actors=0, max_seq_length=16))
+    assert len(loads) == 2 and len(embedding._kept) == 1  # another model replaces the kept one
+
+
+def test_in_this_process_is_a_setting_actors_must_not_be_negative():
+    assert EmbeddingConfig(num_actors=0).num_actors == 0
+    with pytest.raises(ConfigError, match="num_actors=-1.*0 \\(embed in this process\\)"):
+        EmbeddingConfig(num_actors=-1)
 
 
 @pytest.mark.slow

@@ -1,10 +1,16 @@
-"""Embedding stage: texts -> L2-normalised vectors, as a Ray Data actor pool.
+"""Embedding stage: texts -> L2-normalised vectors, as a Ray Data actor pool or in this process.
 
 The corpus is cut into checkpointed chunks (``chunk_rows``); inside a chunk texts are sorted
 by length so a batch pads to similar lengths, then handed to ``map_batches`` with a callable
 class that loads the model once per actor. With ``tokenize_workers > 0`` tokenisation runs in
 separate CPU tasks and the model actors only run the forward pass: on a GPU the forward is
 ~10x faster than one tokenizer process, so tokenising in parallel is what keeps the GPU busy.
+
+An actor pool lives for one stage, and starting it (processes, imports, the model) costs 12-18 s
+on the 2-core CI machine and 19-23 s on an H200 node, stage after stage. ``num_actors: 0`` embeds
+in this process instead, the same batches in the same order: the model is loaded once and kept
+for the job's next embed stages (for one machine: a laptop, a single-GPU box; a cluster's driver
+has no GPU, so it keeps the pool).
 
 Example::
 
@@ -43,7 +49,7 @@ class EmbeddingConfig:
     dtype: str = "auto"  # auto (float16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
     batch_size: int = 256  # texts per model call (and per Ray Data batch)
     max_seq_length: int = 128  # tokens; longer texts are truncated by the tokenizer
-    num_actors: int = 1  # model actors in the pool
+    num_actors: int = 1  # model actors in the pool; 0: in this process, the model kept across stages
     cpus_per_actor: float = 2  # torch threads per actor on CPU
     gpus_per_actor: float = 0  # 1 on GPU nodes
     tokenize_workers: int = 0  # 0: tokenise inside the model actor; N: N parallel CPU tasks
@@ -55,7 +61,8 @@ class EmbeddingConfig:
         expect_choice("dtype", self.dtype, ["auto", "float32", "float16", "bfloat16"])
         expect(self.batch_size > 0, "batch_size", self.batch_size, "a positive integer")
         expect(self.max_seq_length > 0, "max_seq_length", self.max_seq_length, "a positive integer")
-        expect(self.num_actors > 0, "num_actors", self.num_actors, "a positive integer")
+        expect(self.num_actors >= 0, "num_actors", self.num_actors,
+               "0 (embed in this process) or a positive integer (a Ray Data actor pool)")
         expect(self.cpus_per_actor > 0, "cpus_per_actor", self.cpus_per_actor, "a positive number")
         expect(self.gpus_per_actor >= 0, "gpus_per_actor", self.gpus_per_actor, "0 or more")
         expect(self.tokenize_workers >= 0, "tokenize_workers", self.tokenize_workers, "0 or more")
@@ -121,6 +128,38 @@ class EncodeBatch:
         return {schema.ROW: batch[schema.ROW], schema.EMBEDDING: self.embedder.forward_tokens(features)}
 
 
+def length_batches(table: pa.Table, cfg: EmbeddingConfig) -> list[pa.Table]:
+    """The (chunk) table's ROW and TEXT in batches of ``batch_size``, longest texts first, so that
+    a batch pads to similar lengths (the same batches in an actor pool and in this process)."""
+    schema.require_columns(table, [schema.ROW, schema.TEXT], "embed")
+    lengths = np.asarray([len(t) for t in table.column(schema.TEXT).to_pylist()])
+    ordered = table.select([schema.ROW, schema.TEXT]).take(pa.array(np.argsort(-lengths, kind="stable")))
+    return [ordered.slice(s, cfg.batch_size) for s in range(0, ordered.num_rows, cfg.batch_size)]
+
+
+_kept: dict[tuple, Embedder] = {}  # num_actors=0: the one embedder this process keeps loaded
+
+
+def embed_here(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.ndarray:
+    """:func:`embed_with_ray`'s result, computed in this process (``num_actors: 0``) by a model
+    loaded once and kept while later stages ask for the same one."""
+    key = (resolve_model(cfg.model), cfg.device, cfg.dtype, cfg.max_seq_length)
+    if key not in _kept:
+        _kept.clear()  # one model at a time: a fine-tuned embedder replaces the one before
+        _kept[key] = make_embedder(cfg, key[0])
+    embedder = _kept[key]
+    first = table.column(schema.ROW)[0].as_py() if table.num_rows else 0
+    out = None
+    for batch in length_batches(table, cfg):
+        vectors = embedder.forward_tokens(embedder.tokenize(batch.column(schema.TEXT).to_pylist()))
+        if out is None:
+            out = np.empty((table.num_rows, vectors.shape[1]), np.float32)
+        out[batch.column(schema.ROW).to_numpy() - first] = vectors
+        if on_batch:
+            on_batch(batch.num_rows)
+    return out
+
+
 def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.ndarray:
     """Embed a (chunk) table with columns ROW, TEXT; returns vectors in the table's row order.
 
@@ -128,11 +167,8 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
     """
     import ray
 
-    schema.require_columns(table, [schema.ROW, schema.TEXT], "embed")
     model_path = resolve_model(cfg.model)
-    lengths = np.asarray([len(t) for t in table.column(schema.TEXT).to_pylist()])
-    ordered = table.select([schema.ROW, schema.TEXT]).take(pa.array(np.argsort(-lengths, kind="stable")))
-    blocks = [ordered.slice(s, cfg.batch_size) for s in range(0, ordered.num_rows, cfg.batch_size)]
+    blocks = length_batches(table, cfg)
     # from_blocks reads the blocks' metadata here; from_arrow starts a remote task per block just for
     # its schema (7,800 tasks at 1M texts), the task in which a worker's abseil "Mutex corrupt" abort
     # was seen on a loaded machine (ray-project/ray#36415 is the nearest upstream report)
@@ -176,8 +212,8 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> flo
 
     Rows must be numbered 0..n-1 in ``schema.ROW`` (the corpus stage's output). Intact parts
     of a killed run are reused whatever ``chunk_rows`` it had; only rows no part holds are embedded.
-    Returns the start-up seconds (actor pool started, model loaded: until the first batch came
-    back), None when every part was already there.
+    Returns the start-up seconds (actor pool started, or in this process the model loaded unless
+    kept from an earlier stage: until the first batch came back), None when every part was already there.
     """
     n = table.num_rows
     progress = Progress("embed", n)
@@ -193,7 +229,8 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> flo
                 first_batch.append(round(time.time() - t0, 2))
             progress.update(rows)
 
-        vectors = embed_with_ray(table.slice(start, stop - start), cfg, on_batch=on_batch)
+        embed = embed_with_ray if cfg.num_actors else embed_here
+        vectors = embed(table.slice(start, stop - start), cfg, on_batch=on_batch)
         if startup is None and first_batch:  # the first chunk's: later chunks start a pool again, the same cost
             startup = first_batch[0]
         parts.write(start, stop, pa.table({
