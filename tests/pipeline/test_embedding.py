@@ -65,6 +65,9 @@ def test_in_this_process_the_same_vectors_and_the_model_loaded_once(ray_cluster,
     np.testing.assert_allclose(embed_here(table, here), embed_with_ray(table, pool), atol=1e-6)
     embed_here(table, EmbeddingConfig(device="cpu", batch_size=2, num_actors=0, max_seq_length=16))
     assert len(loads) == 2 and len(embedding._kept) == 1  # another model replaces the kept one
+    with embedding.keep_embedder():  # around a fit
+        embed_here(table, here)
+    assert not embedding._kept  # the fit's end drops it: a later fit may retrain into the same folder
 
 
 def test_in_this_process_is_a_setting_actors_must_not_be_negative():

@@ -22,7 +22,8 @@ def test_without_gpus_the_step_runs_in_this_process(monkeypatch):
 def test_with_a_gpu_in_the_cluster_gpu_code_runs_on_a_worker_and_cpu_code_here(tmp_path):
     """A local Ray with one (declared) GPU: steps whose library has GPU code land in a task that
     holds it, with the same results as in the driver; CPU-only code (faiss-cpu here, umap-learn
-    without cuML) stays in this process, and ``always`` says what to install."""
+    without cuML) stays in this process, and ``always`` says what to install; an idle actor holding
+    the GPU is released for such a step (``ray_session.make_room``) instead of the step waiting."""
     script = textwrap.dedent("""
         import os, numpy as np, ray
         from llmclust.pipeline.placement import run_placed
@@ -45,6 +46,12 @@ def test_with_a_gpu_in_the_cluster_gpu_code_runs_on_a_worker_and_cpu_code_here(t
         km = ClusteringConfig(n_clusters=4, seeds=[0], algorithm="faiss")
         remote = run_placed(cluster_over_seeds, x, km, use_gpu="auto", what="kmeans")[0]
         np.testing.assert_array_equal(remote.labels, cluster_over_seeds(x, km)[0].labels)
+        # an idle actor holds the GPU (as LLM engines kept between stages do): the step frees it
+        from llmclust import ray_session
+        holder = ray.remote(num_gpus=1)(type("Idle", (), {"ping": lambda self: 1})).remote()
+        ray.get(holder.ping.remote())
+        ray_session.on_shortage(lambda: ray.kill(holder))
+        assert run_placed(os.getpid, use_gpu="auto", what="t") != os.getpid()
         print("ok")
     """)
     env = {**os.environ, "PYTHONPATH": str(REPO / "libs")}

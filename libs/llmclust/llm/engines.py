@@ -7,9 +7,9 @@ Here ``llm.num_actors`` actors, each holding one engine, serve a stage's first p
 retry pass, and every later stage run inside ``with keep_engines():`` (the whole of
 :meth:`TextClusterer.fit`) as long as it asks for the same engine (backend, model, adapter,
 device, batch size). In between they stay loaded, idle, until a stage needs the CPUs or GPUs
-they hold: every stage asks :func:`llmclust.ray_session.make_room` first, which releases them
-when the cluster has not enough free (on one GPU with ``gpus_per_actor: 1`` each, an embed stage
-or Ray Train does; with shares of 0.5 the engines stay). Outside ``keep_engines`` a stage
+they hold: every stage that starts actors or GPU tasks asks :func:`llmclust.ray_session.make_room`
+first, which releases them when the cluster has not enough free (on one GPU an embed actor pool
+or Ray Train does; an embed stage in the driver, ``embedding.num_actors: 0``, does not). Outside ``keep_engines`` a stage
 releases them at its end. Asking for another engine (the next iteration's adapter) releases the
 old ones first, so two sets never hold a GPU.
 Batches are spread over the actors as they free up and come back as they finish, so the stage

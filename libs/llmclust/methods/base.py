@@ -36,7 +36,7 @@ from llmclust.pipeline.assigner import Assigner
 from llmclust.pipeline.clustering import KMeansRun, best_run, cluster_stage
 from llmclust.pipeline.corpus import check_job_inputs, corpus_stage
 from llmclust.pipeline.embedders import Embedder
-from llmclust.pipeline.embedding import embed_stage, make_embedder
+from llmclust.pipeline.embedding import embed_stage, keep_embedder, make_embedder
 from llmclust.pipeline.evaluation import GroundTruth, evaluate_stage
 from llmclust.pipeline.naming import keyword_names
 from llmclust.pipeline.publish import publish
@@ -128,10 +128,10 @@ class TextClusterer:
         table, corpus = corpus_stage(run, cfg.corpus, texts)
         check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
         self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
-        start_warm_up(cfg.reduce)  # numba's compile, while the representation's stages run in Ray actors
-        # LLM engines load once for every LLM stage of the fit: kept until a stage needs their
-        # CPUs or GPUs (ray_session.make_room) or the fit ends
-        with keep_engines():
+        start_warm_up(cfg.reduce)  # numba's compile, while the representation's stages run (in Ray actors, mostly)
+        # LLM engines and an in-driver embedder load once for every stage of the fit that uses them:
+        # kept until a stage needs the engines' CPUs or GPUs (ray_session.make_room) or the fit ends
+        with keep_engines(), keep_embedder():
             rep = self.representation(run, table, corpus)
             clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
             best = clustered.best()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -140,9 +141,29 @@ def length_batches(table: pa.Table, cfg: EmbeddingConfig) -> list[pa.Table]:
 _kept: dict[tuple, Embedder] = {}  # num_actors=0: the one embedder this process keeps loaded
 
 
+@contextmanager
+def keep_embedder():
+    """Around a fit: at its end, drop the embedder :func:`embed_here` kept (a later fit may retrain
+    a model into the same folder) and the GPU memory torch holds for it."""
+    try:
+        yield
+    finally:
+        _kept.clear()
+        _free_gpu_cache()
+
+
+def _free_gpu_cache() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()  # memory Ray does not count: give it back to the GPU's other holders
+
+
 def embed_here(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.ndarray:
     """:func:`embed_with_ray`'s result, computed in this process (``num_actors: 0``) by a model
-    loaded once and kept while later stages ask for the same one."""
+    loaded once and kept while later stages of the fit ask for the same one. Between stages it
+    holds only its weights on a GPU (torch's cached blocks are freed), which Ray does not count."""
     key = (resolve_model(cfg.model), cfg.device, cfg.dtype, cfg.max_seq_length)
     if key not in _kept:
         _kept.clear()  # one model at a time: a fine-tuned embedder replaces the one before
@@ -157,6 +178,7 @@ def embed_here(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.ndarr
         out[batch.column(schema.ROW).to_numpy() - first] = vectors
         if on_batch:
             on_batch(batch.num_rows)
+    _free_gpu_cache()
     return out
 
 
@@ -231,7 +253,7 @@ def embed_corpus(table: pa.Table, cfg: EmbeddingConfig, parts: PartStore) -> flo
 
         embed = embed_with_ray if cfg.num_actors else embed_here
         vectors = embed(table.slice(start, stop - start), cfg, on_batch=on_batch)
-        if startup is None and first_batch:  # the first chunk's: later chunks start a pool again, the same cost
+        if startup is None and first_batch:  # the first chunk's: later chunks pay it again in a new pool
             startup = first_batch[0]
         parts.write(start, stop, pa.table({
             schema.ROW: pa.array(np.arange(start, stop), pa.int64()),

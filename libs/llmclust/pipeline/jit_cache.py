@@ -8,10 +8,10 @@ else ``<llmclust cache>/numba`` (``$LLMCLUST_CACHE``: the shared volume on a clu
 process loads them instead; what it still compiles is the few functions left out below
 (``python benchmarks/numba_cache.py`` measures both).
 
-Left out: functions that take a compiled function as an argument (pynndescent's distance,
-``dist``; umap's ``output_metric``). numba keys their compiled copies by that function's address,
-which differs in every process: a cached copy would never be found again, and the cache would
-grow by one copy a job.
+Never written: compiled copies whose signature holds a compiled function (pynndescent's
+distance, umap's metrics): numba keys them by that function's address, which differs in every
+process, so they would never be found again and the cache would grow by one copy a job. A cache
+folder that fails (full, read-only) costs the compile, as before, never the fit.
 
 Example::
 
@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import sys
@@ -30,7 +29,6 @@ from llmclust.models import cache_root
 
 log = logging.getLogger(__name__)
 
-FUNCTION_PARAMETERS = {"dist", "output_metric"}  # where these packages pass a compiled function
 _done: set[str] = set()
 
 
@@ -52,18 +50,48 @@ def keep_compiled(packages: list[str]) -> int:
     functions = {id(v): v for m in modules for v in vars(m).values() if isinstance(v, Dispatcher)}
     switched = 0
     for function in functions.values():
-        if not isinstance(function._cache, NullCache) or _takes_a_function(function):
-            continue  # cached already (cache=True), or its copies could never be found again
+        if not isinstance(function._cache, NullCache):
+            continue  # cached already (cache=True)
         try:
             function.enable_caching()
-            switched += 1
-        except RuntimeError as err:  # no writable cache folder: compile as before
-            log.warning("numba code is not cached on disk (%s); each job compiles it again", err)
-            break
+        except RuntimeError as err:  # numba found no folder it can write for this function's file
+            log.debug("numba code of %s not cached: %s", function.py_func.__qualname__, err)
+            continue
+        _tolerate_failures(function._cache)
+        switched += 1
     _done.update(packages)
     log.debug("numba cache in %s: %d functions of %s", numba.config.CACHE_DIR, switched, packages)
     return switched
 
 
-def _takes_a_function(function) -> bool:
-    return bool(FUNCTION_PARAMETERS & set(inspect.signature(function.py_func).parameters))
+def _tolerate_failures(cache) -> None:
+    """Never save a copy keyed by a function's address; an I/O error is a miss, not a failure."""
+    from numba.core import types
+
+    load, save = cache.load_overload, cache.save_overload
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except OSError as err:
+            _warn_once(err)
+            return None
+
+    def save_overload(sig, data):
+        if any(isinstance(t, types.Dispatcher) for t in sig):
+            return
+        try:
+            save(sig, data)
+        except OSError as err:
+            _warn_once(err)
+
+    cache.load_overload, cache.save_overload = load_overload, save_overload
+
+
+_warned: list[str] = []
+
+
+def _warn_once(err: OSError) -> None:
+    if not _warned:
+        _warned.append(str(err))
+        log.warning("numba's code cache in %s failed (%s); compiling instead", cache_dir(), err)

@@ -21,9 +21,10 @@ process, GPU cluster or not (:mod:`llmclust.pipeline.placement`).
 umap-learn (and numba) are imported only when a reducer is fitted or loaded. The first fit
 of a process JIT-compiles numba code: 60-80 s of one core, which :mod:`llmclust.pipeline.jit_cache`
 keeps on disk, so later jobs on the machine load most of it (about 10 s left).
-:func:`start_warm_up` pays what is left in a background thread while the embed stage runs in
-Ray actors, so the reduce stage finds it compiled; the stage's manifest records how long it
-still waited (``warm_up_wait_s``).
+:func:`start_warm_up` pays what is left in a background thread while the representation's
+stages run (in Ray actors; with ``embedding.num_actors: 0`` the driver embeds beside it), so the
+reduce stage finds it compiled; the stage's manifest records how long it still waited
+(``warm_up_wait_s``).
 
 Example::
 
@@ -213,7 +214,7 @@ def _compile(cfg: ReductionConfig) -> None:
 def start_warm_up(cfg: ReductionConfig) -> None:
     """Compile umap-learn's numba code in a background thread, once per process, when this
     process will fit UMAP itself (umap-learn, not cuML). Start it before work that leaves the
-    driver idle (the embed stage runs in Ray actors); :func:`wait_for_warm_up` joins it."""
+    driver mostly idle (stages in Ray actors); :func:`wait_for_warm_up` joins it."""
     global _warm_up
     if _warm_up is not None or not cfg.enabled or _backend(cfg) != "umap-learn":
         return
