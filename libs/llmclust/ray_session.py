@@ -53,16 +53,31 @@ def on_shortage(release: Callable[[], None]) -> None:
 
 
 def make_room(per_unit: dict[str, float], units: int = 1) -> None:
-    """Release idle holders (:func:`on_shortage`) when the cluster has not ``units`` x ``per_unit``
-    free now, so that the stage asking gets them instead of waiting for actors nobody uses."""
+    """Release idle holders (:func:`on_shortage`) unless ``units`` x ``per_unit`` fit in what the
+    nodes have free now, each unit on one node, so that the stage asking gets them instead of
+    waiting for actors nobody uses."""
     import ray
 
     if not ray.is_initialized():
         return
-    free = ray.available_resources()
-    if any(need and units * need > free.get(r, 0) for r, need in per_unit.items()):
+    from ray._private.state import available_resources_per_node
+
+    if not fits(per_unit, units, list(available_resources_per_node().values())):
         for release in _idle_holders:
             release()
+
+
+def fits(per_unit: dict[str, float], units: int, free_by_node: list[dict[str, float]]) -> bool:
+    """Whether ``units`` x ``per_unit`` can be placed now, each unit whole on one node (first fit)."""
+    free = [dict(node) for node in free_by_node]
+    wanted = {r: need for r, need in per_unit.items() if need}
+    for _ in range(units):
+        node = next((n for n in free if all(n.get(r, 0) >= need for r, need in wanted.items())), None)
+        if node is None:
+            return False
+        for r, need in wanted.items():
+            node[r] -= need
+    return True
 
 
 def require_resources(what: str, per_unit: dict[str, float], units: int, keys: str) -> None:

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -206,7 +207,7 @@ def embed_with_ray(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.n
         )
     per_actor = {"CPU": cfg.cpus_per_actor if not cfg.gpus_per_actor else 1, "GPU": cfg.gpus_per_actor}
     if cfg.tokenize_workers:  # their CPUs too, beside the encode actors'
-        make_room({"CPU": cfg.tokenize_workers + cfg.num_actors * per_actor["CPU"]})
+        make_room({"CPU": 1}, cfg.tokenize_workers + math.ceil(cfg.num_actors * per_actor["CPU"]))
     require_resources("the embed stage", per_actor, cfg.num_actors,
                       "embedding.num_actors, embedding.cpus_per_actor or embedding.gpus_per_actor")
     ds = ds.map_batches(
