@@ -94,4 +94,6 @@ _warned: list[str] = []
 def _warn_once(err: OSError) -> None:
     if not _warned:
         _warned.append(str(err))
-        log.warning("numba's code cache in %s failed (%s); compiling instead", cache_dir(), err)
+        import numba
+
+        log.warning("numba's code cache in %s failed (%s); compiling instead", numba.config.CACHE_DIR, err)
