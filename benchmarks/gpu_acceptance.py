@@ -44,8 +44,11 @@ CPU_SMOKE_SLOWER = 6  # the same steps on 2 CPU cores, tiny inputs
 # every stage runs: SmolLM2-135M fails the LLM audit, which would skip the training (the measure here is the machinery)
 # one GPU: the driver embeds on it (embedding.num_actors=0: the model loaded once for every embed
 # stage, no actor pool to start per stage); the LLM engine stays loaded between LLM stages until
-# Ray Train needs the GPU (ray_session.make_room)
-GPU_JOB = ["ray.address=", "embedding.num_actors=0", "llm.backend=transformers", "llm.num_actors=1", "audit.enabled=false",
+# Ray Train needs the GPU (ray_session.make_room). transformers' generate costs about the same per
+# token at 8 rows as at 1024 on an H200 (44-55 ms: Python and kernel launches, 2026-12-04 run), so a
+# generation pass of 3080 prompts goes in one batch of up to 4096, not four (SmolLM2: ~26 GB of KV cache)
+GPU_JOB = ["ray.address=", "embedding.num_actors=0", "llm.backend=transformers", "llm.num_actors=1", "llm.batch_size=4096",
+           "audit.enabled=false",
            "cotrain.iterations=1", "cotrain.dpo.max_steps=60", "cotrain.embedder.max_steps=200"]
 CPU_SMOKE = ["embedding.device=cpu", "embedding.gpus_per_actor=0", "embedding.dtype=float32", "embedding.tokenize_workers=0",
              "embedding.cpus_per_actor=2", "llm.device=cpu", "llm.gpus_per_actor=0", "llm.batch_size=16",

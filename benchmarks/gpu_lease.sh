@@ -31,6 +31,6 @@ while kill -0 "$pid" 2>/dev/null && [ $(( $(date +%s) - T0 )) -lt "$LIMIT" ]; do
 done
 kill -0 "$pid" 2>/dev/null && echo "STILL RUNNING after $(( $(date +%s) - T0 )) s" || echo "ENDED"
 cp $W/acc.log "$OUT/" ; [ -f $W/gpu_acceptance.json ] && cp $W/gpu_acceptance.json "$OUT/"
-(cd $W && tar -czf "$OUT/runs_logs.tgz" --exclude='*.parquet' --exclude='*.npy' --exclude='*.safetensors' --exclude='*.bin' --exclude='*.pt' --exclude='ray_train' runs 2>/dev/null)
+(cd $W && find runs -name '*.log' -o -name '*.json' | tar -czf "$OUT/runs_logs.tgz" -T - 2>/dev/null)  # logs, manifests: small
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 tail -5 $W/acc.log

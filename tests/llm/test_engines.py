@@ -28,6 +28,8 @@ def test_engines_stay_loaded_between_stages_until_a_stage_needs_their_share(ray_
         second = generate_stage(run, "b", chats(["refund missing"]), SamplingParams(max_tokens=4, temperature=0.7),
                                 cfg, upstream)
         assert engine_stats()["engines_started"] == before + 1  # 3 generation passes, one engine load
+        # start-up: the engine's load, in the stage that started it; none in the stage that found it running
+        assert first.manifest["startup_s"] > 0 and second.manifest["startup_s"] == 0.0
         require_resources("a stage needing both CPUs", {"CPU": 2}, 1, "its keys")  # released for it
         wait_for_all_cpus(ray_cluster)
         generate_stage(run, "c", chats(["card arrival"]), SamplingParams(max_tokens=4), cfg, upstream)

@@ -70,6 +70,47 @@ def test_in_this_process_the_same_vectors_and_the_model_loaded_once(ray_cluster,
     assert not embedding._kept  # the fit's end drops it: a later fit may retrain into the same folder
 
 
+def test_a_preloaded_embedder_is_the_one_embed_here_uses_and_its_error_surfaces_there(monkeypatch):
+    import threading
+
+    from llmclust.pipeline import embedding
+
+    release = threading.Event()
+    loaded = []
+
+    class Fake:  # stands in for a model whose load takes a while (15-30 s on a GPU node)
+        def __init__(self, *args):
+            release.wait(5)
+            loaded.append(args)
+
+        def tokenize(self, texts):
+            return texts
+
+        def forward_tokens(self, texts):
+            return np.ones((len(texts), 3), np.float32)
+
+    monkeypatch.setattr(embedding, "make_embedder", Fake)
+    table = pa.table({schema.ROW: pa.array(np.arange(3), pa.int64()), schema.TEXT: ["a", "b", "c"]})
+    here = EmbeddingConfig(device="cpu", num_actors=0)
+    with embedding.keep_embedder():
+        embedding.preload_embedder(EmbeddingConfig(device="cpu", num_actors=2))
+        assert not embedding._preload  # actors embed: nothing to load here
+        embedding.preload_embedder(here)
+        assert not loaded  # loading in the background
+        release.set()
+        assert embed_here(table, here).shape == (3, 3) and len(loaded) == 1  # waited for it, loaded once
+    assert not embedding._kept and not embedding._preload
+
+    def broken(*args):
+        raise OSError("no model at /nowhere")
+
+    monkeypatch.setattr(embedding, "make_embedder", broken)
+    with embedding.keep_embedder():
+        embedding.preload_embedder(here)
+        with pytest.raises(OSError, match="/nowhere"):
+            embed_here(table, here)
+
+
 def test_in_this_process_is_a_setting_actors_must_not_be_negative():
     assert EmbeddingConfig(num_actors=0).num_actors == 0
     with pytest.raises(ConfigError, match="num_actors=-1.*0 \\(embed in this process\\)"):

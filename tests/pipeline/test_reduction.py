@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 from llmclust.config import ConfigError
 from llmclust.pipeline.reduction import (
+    ExactSearch,
     Reducer,
     ReductionConfig,
+    exact_knn,
+    exact_knn_applies,
     fit_transform,
 )
 
 
 @pytest.mark.parametrize("key, value", [
     ("method", "tsne"), ("n_components", 0), ("n_neighbors", 1), ("min_dist", 1.5), ("metric", "hamming"),
-    ("n_epochs", -1), ("fit_sample", 10), ("transform_batch_rows", 0),
+    ("n_epochs", -1), ("fit_sample", 10), ("transform_batch_rows", 0), ("exact_knn_max_rows", -1),
 ])
 def test_config_rejects_bad_values(key, value):
     with pytest.raises(ConfigError, match=f"^{key}="):
@@ -32,6 +35,27 @@ def test_missing_umap_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", None)  # makes `import umap` raise ImportError
     with pytest.raises(ImportError, match="pip install umap-learn"):
         fit_transform(np.zeros((50, 4), np.float32), ReductionConfig(method="umap"), seed=0)
+
+
+def test_exact_knn_only_where_every_row_is_fitted_and_they_are_few():
+    cfg = ReductionConfig(method="umap", exact_knn_max_rows=1000)
+    assert exact_knn_applies(1000, 1000, cfg)
+    assert not exact_knn_applies(1001, 1001, cfg)  # too many for brute force
+    assert not exact_knn_applies(500, 5000, cfg)  # a sample: the rest is transformed against it (NN-descent's search)
+    assert not exact_knn_applies(10, 10, ReductionConfig(method="umap", exact_knn_max_rows=0))
+    assert not exact_knn_applies(10, 10, ReductionConfig(method="none"))
+
+
+def test_exact_knn_is_each_rows_nearest_itself_first():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 16)).astype(np.float32)
+    ids, dists, index = exact_knn(x, ReductionConfig(method="umap", n_neighbors=5))
+    assert ids.shape == dists.shape == (200, 5) and ids.dtype == np.int32 and dists.dtype == np.float32
+    assert (ids[:, 0] == np.arange(200)).all() and np.allclose(dists[:, 0], 0, atol=1e-5)
+    normed = x / np.linalg.norm(x, axis=1, keepdims=True)
+    truth = np.argsort(-(normed @ normed.T), axis=1)[:, :5]  # cosine, brute force by hand
+    assert (np.sort(ids, axis=1) == np.sort(truth, axis=1)).all()
+    assert isinstance(index, ExactSearch) and (index.query(x[:3], 5)[0] == ids[:3]).all()
 
 
 # The tests below run umap: the first fit and transform of a process JIT-compile numba code.
@@ -137,11 +161,28 @@ def test_warm_up_compiles_in_the_background_and_the_stage_waits_for_it(monkeypat
 
     monkeypatch.setattr(reduction, "_warm_up", None)
     assert reduction.wait_for_warm_up() == 0.0  # none started
-    reduction.start_warm_up(ReductionConfig(method="none"))
+    reduction.start_warm_up(ReductionConfig(method="none"), 1000)
     assert reduction._warm_up is None  # nothing to compile without UMAP
-    reduction.start_warm_up(ReductionConfig(method="umap"))
+    reduction.start_warm_up(ReductionConfig(method="umap"), 1000)
     started = reduction._warm_up
     assert started is not None and started.name == "umap-warm-up"
-    reduction.start_warm_up(ReductionConfig(method="umap"))
+    reduction.start_warm_up(ReductionConfig(method="umap"), 1000)
     assert reduction._warm_up is started  # once per process
     assert reduction.wait_for_warm_up() >= 0.0 and not started.is_alive()
+
+
+@pytest.mark.slow
+def test_fit_on_every_row_takes_the_exact_graph_and_transforms_through_it(tmp_path, blobs):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    cfg = ReductionConfig(method="umap")  # 1200 rows, all fitted: exact kNN
+    reducer, out = fit_transform(blobs[0], cfg, seed=0)
+    assert isinstance(reducer.model._knn_search_index, ExactSearch)  # no NN-descent index built
+    assert adjusted_rand_score(blobs[1], KMeans(8, random_state=0, n_init=1).fit_predict(out)) > 0.9
+    reducer.save(tmp_path / "reducer")
+    x = blobs[0][:50] + 0.01
+    new = Reducer.load(tmp_path / "reducer").transform(x)  # predict and Serve: new texts through it
+    np.testing.assert_allclose(new, reducer.transform(x), atol=1e-5)
+    nearest = ((new[:, None] - out[None]) ** 2).sum(-1).argmin(1)  # each lands among its own blob
+    assert (blobs[1][nearest] == blobs[1][:50]).mean() > 0.9

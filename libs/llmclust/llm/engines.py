@@ -18,6 +18,7 @@ sees progress batch by batch.
 Example::
 
     with keep_engines():
+        start_engines(cfg)  # seconds until one engine is loaded (0.0 when kept from an earlier stage)
         for indices, answers, errors in generate_on_engines(chats_by_index, SamplingParams(), cfg):
             ...
     engine_stats()      # {'engines_started': 1, 'batches': 3}
@@ -26,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -61,6 +63,9 @@ class EngineWorker:
     def __init__(self, cfg: LLMConfig):
         self.backend = make_backend(cfg)
 
+    def ready(self) -> bool:
+        return True
+
     def generate(self, indices: list[int], chats: list[Chat], params: SamplingParams) -> tuple[list[int], list, list]:
         answers, errors = generate_tolerant(self.backend, chats, params)
         return indices, answers, errors
@@ -89,6 +94,17 @@ class _Engines:
             log.info("llm: started %d engine actor(s) for %s", cfg.num_actors, cfg.model, extra=TRANSIENT)
         return self.actors
 
+    def start(self, cfg: LLMConfig) -> float:
+        """Seconds until one of the engines for ``cfg`` is loaded: 0 when they are kept from an earlier stage."""
+        import ray
+
+        t0, before = time.time(), self.stats["engines_started"]
+        actors = self.for_config(cfg)
+        if self.stats["engines_started"] == before:
+            return 0.0
+        ray.wait([actor.ready.remote() for actor in actors], num_returns=1, timeout=None)
+        return round(time.time() - t0, 2)
+
     def release(self) -> None:
         import ray
 
@@ -100,6 +116,12 @@ class _Engines:
 
 _ENGINES = _Engines()
 on_shortage(_ENGINES.release)
+
+
+def start_engines(cfg: LLMConfig) -> float:
+    """Start the engines for ``cfg`` unless they are running; the seconds until one is ready
+    (a stage's start-up: 0 for engines kept from an earlier stage)."""
+    return _ENGINES.start(cfg)
 
 
 def generate_on_engines(chats: dict[int, Chat], params: SamplingParams, cfg: LLMConfig) -> Iterator[tuple[list[int], list, list]]:

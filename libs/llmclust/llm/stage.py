@@ -54,7 +54,7 @@ from llmclust.llm.base import Chat, LLMBackend, SamplingParams
 from llmclust.llm.budget import CallLedger
 from llmclust.llm.cache import KeyMaker, ResponseCache
 from llmclust.llm.config import LLMConfig, model_id
-from llmclust.llm.engines import generate_on_engines, generate_tolerant, stage_done
+from llmclust.llm.engines import generate_on_engines, generate_tolerant, stage_done, start_engines
 from llmclust.store.runs import Progress, RunDir, Stage, write_table
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class _Generator:
         self.cache = ResponseCache(cfg.cache_dir or run.path / "llm_cache") if cfg.cache else None
         self.ledger = CallLedger(run, cfg.max_calls)
         self.calls, self.cache_hits, self.seconds = 0, 0, 0.0
-        self.startup_s: float | None = None  # until the first generated batch: engines started, model loaded
+        self.startup_s: float | None = None  # engines started and the model loaded: 0 for engines kept running
         self.errors: dict[int, str] = {}  # row -> backend error of its latest attempt
 
     def keys(self, chats: list[Chat], params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
@@ -123,13 +123,15 @@ class _Generator:
         key_of = {rows[j]: keys[j] for j in todo}
         progress, t0 = Progress(f"llm {self.name}", len(missing)), time.time()
         if self.backend is None and self.cfg.num_actors > 0:
+            startup = start_engines(self.cfg)
             batches = generate_on_engines(missing, params, self.cfg)
         else:
             self.backend = self.backend or make_backend(self.cfg)
+            startup = time.time() - t0
             batches = _batches_in_process(missing, params, self.cfg, self.backend)
+        if self.startup_s is None:
+            self.startup_s = round(startup, 2)
         for indices, answers, errors in batches:
-            if self.startup_s is None:
-                self.startup_s = round(time.time() - t0, 2)
             fresh = []
             for i, a, e in zip(indices, answers, errors):
                 out[i] = a

@@ -36,7 +36,7 @@ from llmclust.pipeline.assigner import Assigner
 from llmclust.pipeline.clustering import KMeansRun, best_run, cluster_stage
 from llmclust.pipeline.corpus import check_job_inputs, corpus_stage
 from llmclust.pipeline.embedders import Embedder
-from llmclust.pipeline.embedding import embed_stage, keep_embedder, make_embedder
+from llmclust.pipeline.embedding import embed_stage, keep_embedder, make_embedder, preload_embedder
 from llmclust.pipeline.evaluation import GroundTruth, evaluate_stage
 from llmclust.pipeline.naming import keyword_names
 from llmclust.pipeline.publish import publish
@@ -124,14 +124,15 @@ class TextClusterer:
         if texts is None and not cfg.corpus.path:
             raise ValueError("fit() got no texts and config.corpus.path is empty; pass texts or set corpus.path")
         run = RunDir(cfg.run.dir)  # config.yaml is written by publish, beside the result it describes
-        init_ray(cfg.ray)
-        table, corpus = corpus_stage(run, cfg.corpus, texts)
-        check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
-        self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
-        start_warm_up(cfg.reduce)  # numba's compile, while the representation's stages run (in Ray actors, mostly)
         # LLM engines and an in-driver embedder load once for every stage of the fit that uses them:
         # kept until a stage needs the engines' CPUs or GPUs (ray_session.make_room) or the fit ends
         with keep_engines(), keep_embedder():
+            preload_embedder(cfg.embedding)  # num_actors=0: the driver's model loads while Ray starts
+            init_ray(cfg.ray)
+            table, corpus = corpus_stage(run, cfg.corpus, texts)
+            check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
+            self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
+            start_warm_up(cfg.reduce, len(table))  # numba: compiled while the representation is built (in actors, mostly)
             rep = self.representation(run, table, corpus)
             clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
             best = clustered.best()

@@ -140,6 +140,7 @@ def length_batches(table: pa.Table, cfg: EmbeddingConfig) -> list[pa.Table]:
 
 
 _kept: dict[tuple, Embedder] = {}  # num_actors=0: the one embedder this process keeps loaded
+_preload: list[dict] = []  # the running preload_embedder's thread and, once done, its model or error
 
 
 @contextmanager
@@ -149,8 +150,46 @@ def keep_embedder():
     try:
         yield
     finally:
+        _preload.clear()  # a load still running ends in a holder nobody reads: a failed fit does not wait for it
         _kept.clear()
         _free_gpu_cache()
+
+
+def _key(cfg: EmbeddingConfig) -> tuple:
+    return resolve_model(cfg.model), cfg.device, cfg.dtype, cfg.max_seq_length
+
+
+def preload_embedder(cfg: EmbeddingConfig) -> None:
+    """With ``num_actors: 0``, load the model :func:`embed_here` will use in a background thread
+    (imports and weights: 15-30 s on a GPU node) while the driver waits on other work (Ray's
+    start, LLM stages in actors); ``embed_here`` waits for it. Call it inside :func:`keep_embedder`."""
+    if cfg.num_actors or _preload:
+        return
+    import threading
+
+    holder: dict = {}
+
+    def load() -> None:
+        try:
+            holder["embedder"] = make_embedder(cfg, _key(cfg)[0])
+        except Exception as err:  # noqa: BLE001 - raised where the embedder is needed
+            holder["error"] = err
+
+    holder.update(key=_key(cfg), thread=threading.Thread(target=load, name="embedder-preload", daemon=True))
+    _preload.append(holder)
+    holder["thread"].start()
+
+
+def _adopt_preload() -> None:
+    """Wait for a started preload and keep its model (or raise the error it met)."""
+    if not _preload:
+        return
+    holder = _preload.pop()
+    holder["thread"].join()
+    if "error" in holder:
+        raise holder["error"]
+    _kept.clear()
+    _kept[holder["key"]] = holder["embedder"]
 
 
 def _free_gpu_cache() -> None:
@@ -165,7 +204,8 @@ def embed_here(table: pa.Table, cfg: EmbeddingConfig, on_batch=None) -> np.ndarr
     """:func:`embed_with_ray`'s result, computed in this process (``num_actors: 0``) by a model
     loaded once and kept while later stages of the fit ask for the same one. Between stages it
     holds only its weights on a GPU (torch's cached blocks are freed), which Ray does not count."""
-    key = (resolve_model(cfg.model), cfg.device, cfg.dtype, cfg.max_seq_length)
+    _adopt_preload()
+    key = _key(cfg)
     if key not in _kept:
         _kept.clear()  # one model at a time: a fine-tuned embedder replaces the one before
         _kept[key] = make_embedder(cfg, key[0])

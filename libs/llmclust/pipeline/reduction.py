@@ -18,9 +18,14 @@ back only the reduced rows. A cuML reducer needs cuml wherever it is loaded agai
 Serve); ``use_gpu: never`` keeps to umap-learn. Without cuML, UMAP is CPU code and runs in this
 process, GPU cluster or not (:mod:`llmclust.pipeline.placement`).
 
+UMAP's kNN graph: a fit on every row, up to ``exact_knn_max_rows``, takes it exactly (brute
+force, BLAS; once for all seeds) with :class:`ExactSearch` as the index ``transform`` searches;
+larger fits, and fits on a sample whose other rows are transformed, take pynndescent's NN-descent.
+
 umap-learn (and numba) are imported only when a reducer is fitted or loaded. The first fit
-of a process JIT-compiles numba code: 60-80 s of one core, which :mod:`llmclust.pipeline.jit_cache`
-keeps on disk, so later jobs on the machine load most of it (about 10 s left).
+of a process JIT-compiles numba code: 18 s of one core on the exact path, 47 s with NN-descent
+(benchmarks/results/reduce_knn.json), which :mod:`llmclust.pipeline.jit_cache` keeps on disk, so
+later jobs on the machine load most of it.
 :func:`start_warm_up` pays what is left in a background thread while the representation's
 stages run (in Ray actors; with ``embedding.num_actors: 0`` the driver embeds beside it), so the
 reduce stage finds it compiled; the stage's manifest records how long it still waited
@@ -46,6 +51,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -82,6 +88,10 @@ class ReductionConfig:
     n_epochs: int = 200
     fit_sample: int = 0  # 0: fit on all rows; N: fit on N seeded random rows, transform the rest
     transform_batch_rows: int = 32_768  # rows per transform call (bounds its memory; the speed per row is the same)
+    # fits on up to this many rows take their kNN graph exactly (brute force, BLAS) instead of from
+    # NN-descent: the same graph for every seed, and no pynndescent compile, ~80 % of a fresh
+    # process's numba compile (benchmarks/results/reduce_knn.json); 0: always NN-descent
+    exact_knn_max_rows: int = 20_000
     # auto: with cuML installed and a GPU in the cluster, cuML's UMAP in a Ray task on a GPU worker;
     # else umap-learn in this process | never: here, umap-learn | always: a GPU task, or an error
     use_gpu: str = "auto"
@@ -96,6 +106,8 @@ class ReductionConfig:
         expect(self.fit_sample == 0 or self.fit_sample > self.n_neighbors, "fit_sample", self.fit_sample,
                f"0 (all rows) or more rows than n_neighbors={self.n_neighbors}")
         expect(self.transform_batch_rows > 0, "transform_batch_rows", self.transform_batch_rows, "a positive integer")
+        expect(self.exact_knn_max_rows >= 0, "exact_knn_max_rows", self.exact_knn_max_rows,
+               "0 (always NN-descent) or a number of rows")
         expect_choice("use_gpu", self.use_gpu, USE_GPU)
 
     @property
@@ -166,6 +178,57 @@ def _import_umap():
     return umap
 
 
+def exact_knn_applies(fit_rows: int, total_rows: int, cfg: ReductionConfig) -> bool:
+    """Exact kNN where the fit takes every row (no transform of the rest against it follows)
+    and they are few enough for brute force."""
+    return cfg.enabled and fit_rows == total_rows <= cfg.exact_knn_max_rows and _backend(cfg) == "umap-learn"
+
+
+QUERY_BLOCK = 2048  # queries per distance block: 2048 x 20,000 rows is 164 MB of float32
+
+
+class ExactSearch:
+    """Brute-force kNN over the fit rows, in place of pynndescent's index for a UMAP fitted on an
+    exact graph: what ``UMAP.transform`` asks of its search index (``query``, ``_angular_trees``)."""
+
+    _angular_trees = False  # decides NN-descent's search slack (epsilon), which brute force has no use for
+
+    def __init__(self, rows: np.ndarray, metric: str):
+        self.rows, self.metric = rows, metric
+
+    def query(self, queries: np.ndarray, k: int, epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, distances) of each query's ``k`` nearest rows, nearest first."""
+        rows, queries = self._prepared(self.rows), self._prepared(np.asarray(queries, np.float32))
+        ids = np.empty((len(queries), k), np.int32)
+        dists = np.empty((len(queries), k), np.float32)
+        for start in range(0, len(queries), QUERY_BLOCK):
+            block = self._distances(queries[start : start + QUERY_BLOCK], rows)
+            near = np.argpartition(block, k - 1, axis=1)[:, :k]
+            near_d = np.take_along_axis(block, near, axis=1)
+            order = np.argsort(near_d, axis=1, kind="stable")
+            ids[start : start + len(block)] = np.take_along_axis(near, order, axis=1)
+            dists[start : start + len(block)] = np.take_along_axis(near_d, order, axis=1)
+        return ids, np.maximum(dists, 0)  # rounding: a row's distance to itself may come out at -1e-7
+
+    def _prepared(self, x: np.ndarray) -> np.ndarray:
+        if self.metric == "cosine":
+            return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x
+
+    def _distances(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        if self.metric == "cosine":  # both sides unit length
+            return 1.0 - queries @ rows.T
+        squared = (queries**2).sum(1)[:, None] + (rows**2).sum(1)[None, :] - 2.0 * (queries @ rows.T)
+        return np.sqrt(np.maximum(squared, 0))
+
+
+def exact_knn(rows: np.ndarray, cfg: ReductionConfig) -> tuple[np.ndarray, np.ndarray, ExactSearch]:
+    """UMAP's ``precomputed_knn`` for ``rows``: each row's ``n_neighbors`` nearest (itself included)
+    and the index that ``transform`` searches."""
+    index = ExactSearch(rows, cfg.metric)
+    return (*index.query(rows, cfg.n_neighbors), index)
+
+
 def _fit_rows(n: int, cfg: ReductionConfig, seed: int) -> np.ndarray:
     """Sorted row numbers the reducer is fitted on: all, or a seeded sample of ``fit_sample``."""
     if cfg.fit_sample == 0 or cfg.fit_sample >= n:
@@ -173,8 +236,9 @@ def _fit_rows(n: int, cfg: ReductionConfig, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, cfg.fit_sample, replace=False))
 
 
-def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Reducer, np.ndarray]:
-    """The fitted reducer and the row numbers it was fitted on."""
+def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int, knn=None) -> tuple[Reducer, np.ndarray]:
+    """The fitted reducer and the row numbers it was fitted on; ``knn``: the fit rows' exact kNN
+    graph when the caller already has it (every seed fits the same rows)."""
     rows = _fit_rows(len(vectors), cfg, seed)
     if not cfg.enabled:
         return Reducer(cfg, seed), rows
@@ -183,9 +247,13 @@ def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Reducer, np
     common = dict(n_neighbors=cfg.n_neighbors, n_components=cfg.n_components, min_dist=cfg.min_dist,
                   metric=cfg.metric, n_epochs=cfg.n_epochs or None, random_state=seed)
     backend = _backend(cfg)
+    everything = len(rows) == len(vectors) and isinstance(vectors, np.ndarray)
+    data = np.asarray(vectors, np.float32) if everything else take(vectors, rows)  # no copy when fitting on all
     if backend == "cuml":
         model = _import_cuml("reduce on a GPU")(**common, output_type="numpy")
     else:
+        if knn is None and exact_knn_applies(len(rows), len(vectors), cfg):
+            knn = exact_knn(data, cfg)
         model = _import_umap().UMAP(
             **common,
             # a seed makes UMAP single-threaded; n_jobs=1 says so instead of warning about it
@@ -194,9 +262,11 @@ def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Reducer, np
             # distances through a Python callback (~15 s at 3k rows), and small runs would not
             # exercise the code path that large ones take
             force_approximation_algorithm=True,
+            precomputed_knn=knn or (None, None, None),
         )
-    everything = len(rows) == len(vectors) and isinstance(vectors, np.ndarray)
-    model.fit(np.asarray(vectors, np.float32) if everything else take(vectors, rows))  # no copy when fitting on all
+    with warnings.catch_warnings():  # "not an NNDescent object": ExactSearch answers transform's queries
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
+        model.fit(data)
     return Reducer(cfg, seed, model, backend), rows
 
 
@@ -204,21 +274,27 @@ _warm_up: threading.Thread | None = None
 WARM_UP_ROWS = 300  # enough rows for UMAP to take every code path a real fit takes (NN-descent, layout)
 
 
-def _compile(cfg: ReductionConfig) -> None:
+def _compile(cfg: ReductionConfig, rows: int) -> None:
+    """A tiny fit down the paths a fit of ``rows`` rows will take: exact kNN or NN-descent, and
+    a transform where the fit is on a sample (NN-descent's search)."""
     t0 = time.time()
+    fit_rows = min(rows, cfg.fit_sample or rows)
+    warm = replace(cfg, n_epochs=10, fit_sample=WARM_UP_ROWS // 2 if fit_rows < rows else 0,
+                   exact_knn_max_rows=WARM_UP_ROWS if exact_knn_applies(fit_rows, rows, cfg) else 0)
     x = np.random.default_rng(0).normal(size=(WARM_UP_ROWS, 8)).astype(np.float32)
-    fit_transform(x, replace(cfg, fit_sample=WARM_UP_ROWS // 2, n_epochs=10), seed=0)  # a fit and a transform
+    fit_transform(x, warm, seed=0)
     log.info("reduce warm-up: umap-learn's numba code compiled in %.1f s", time.time() - t0)
 
 
-def start_warm_up(cfg: ReductionConfig) -> None:
-    """Compile umap-learn's numba code in a background thread, once per process, when this
-    process will fit UMAP itself (umap-learn, not cuML). Start it before work that leaves the
-    driver mostly idle (stages in Ray actors); :func:`wait_for_warm_up` joins it."""
+def start_warm_up(cfg: ReductionConfig, rows: int) -> None:
+    """Compile umap-learn's numba code for a reduction of ``rows`` rows in a background thread,
+    once per process, when this process will fit UMAP itself (umap-learn, not cuML). Start it
+    before work that leaves the driver mostly idle (stages in Ray actors); :func:`wait_for_warm_up`
+    joins it."""
     global _warm_up
     if _warm_up is not None or not cfg.enabled or _backend(cfg) != "umap-learn":
         return
-    _warm_up = threading.Thread(target=_compile, args=(cfg,), name="umap-warm-up", daemon=True)
+    _warm_up = threading.Thread(target=_compile, args=(cfg, rows), name="umap-warm-up", daemon=True)
     _warm_up.start()
 
 
@@ -231,10 +307,10 @@ def wait_for_warm_up() -> float:
     return round(time.time() - t0, 2)
 
 
-def fit_transform(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Reducer, np.ndarray]:
+def fit_transform(vectors: Vectors, cfg: ReductionConfig, seed: int, knn=None) -> tuple[Reducer, np.ndarray]:
     """Fit, and reduce every row: the fitted rows keep their layout, the rest are transformed,
     ``transform_batch_rows`` at a time (stored vectors are read a part at a time)."""
-    reducer, rows = _fit(vectors, cfg, seed)
+    reducer, rows = _fit(vectors, cfg, seed, knn)
     if reducer.model is None:
         return reducer, np.asarray(as_array(vectors), np.float32)
     out = np.empty((len(vectors), cfg.n_components), np.float32)
@@ -248,10 +324,10 @@ def fit_transform(vectors: Vectors, cfg: ReductionConfig, seed: int) -> tuple[Re
     return reducer, out
 
 
-def fit_and_save(vectors: Vectors, cfg: ReductionConfig, seed: int, folder: Path) -> np.ndarray:
+def fit_and_save(vectors: Vectors, cfg: ReductionConfig, seed: int, folder: Path, knn=None) -> np.ndarray:
     """Fit, save the reducer in ``folder`` and return every row reduced: where it runs (a GPU
     task) keeps the model, which holds its fit sample; only the small reduced array travels."""
-    reducer, reduced = fit_transform(vectors, cfg, seed)
+    reducer, reduced = fit_transform(vectors, cfg, seed, knn)
     reducer.save(folder)
     return reduced
 
@@ -269,10 +345,15 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
 
     def compute() -> dict[int, np.ndarray]:
         timings["warm_up_wait_s"] = wait_for_warm_up()
+        knn = None
+        if exact_knn_applies(_fit_rows(len(vectors), cfg, 0).size, len(vectors), cfg):
+            t0 = time.time()  # every seed fits all rows: one graph for all of them
+            knn = exact_knn(np.asarray(as_array(vectors), np.float32), cfg)
+            timings["exact_knn_s"] = round(time.time() - t0, 2)
         reduced = {}
         for seed in seeds:
             t0, cpu0 = time.time(), time.process_time()
-            reduced[seed] = run_placed(fit_and_save, vectors, cfg, seed, reducer_dir(stage.path, seed),
+            reduced[seed] = run_placed(fit_and_save, vectors, cfg, seed, reducer_dir(stage.path, seed), knn,
                                        use_gpu=cfg.use_gpu, what=f"stage {name}", gpu_code=cuml_installed())
             # this process's CPU seconds beside the wall clock: far fewer means the seed waited
             # (another process on the cores, or a GPU task), not that its code was slow

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from llmclust.devices import collective_backend
 from llmclust.models import resolve_model
 from llmclust.optional import optional_import
 from llmclust.ray_session import require_resources
+from llmclust.store.runs import Progress
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ def train_func(config: dict) -> None:
     from trl import DPOConfig, DPOTrainer
 
     cfg = DPOTrainConfig(**config["dpo"])
+    logging.basicConfig(level=logging.INFO)  # workers start without a handler: progress lines need one
+    t0 = time.time()
     on_gpu = cfg.use_gpu and torch.cuda.is_available()  # a worker granted a GPU on a CUDA-less torch: CPU
     if not on_gpu:
         torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
@@ -114,8 +118,10 @@ def train_func(config: dict) -> None:
             logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=not on_gpu,
             bf16=on_gpu, deepspeed=config["deepspeed"], disable_tqdm=True, dataloader_num_workers=0,
         )
+        log.info("DPO worker: model loaded on %s in %.1f s", "GPU" if on_gpu else "CPU", time.time() - t0)
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(config["pairs"]),
-                             processing_class=tokenizer, peft_config=peft_config)
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=[_step_progress()])
+        log.info("DPO worker: %d pairs tokenised, trainer ready in %.1f s", len(config["pairs"]), time.time() - t0)
         trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         metrics = {"loss_start": losses[0] if losses else None, "loss_end": losses[-1] if losses else None,
@@ -127,6 +133,20 @@ def train_func(config: dict) -> None:
             tokenizer.save_pretrained(adapter_dir)
             checkpoint = ray.train.Checkpoint.from_directory(str(adapter_dir))
         ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _step_progress():
+    """A trainer callback logging steps done, rate and ETA (the Ray Train worker's progress line)."""
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.progress = Progress("DPO steps", state.max_steps, every=15)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.progress.update(1)
+
+    return StepProgress()
 
 
 def worker_config(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConfig) -> dict:
