@@ -11,6 +11,11 @@ empty ``NUMBA_CACHE_DIR`` (a job on a machine that never ran one) does what a jo
 * ``seed_s``: fits one reducer per seed 0..4, each followed by KMeans(77) (``acc``/``nmi`` per
   seed; labels used for scoring only); the exact graph is built once (``exact_knn_s``) as the stage does;
 * ``first_transform_s``: maps 10 new rows through seed 4's reducer (``predict``, Serve).
+
+Then ``parallel_seeds``: the reduce stage itself (exact graph, 5 seeds) on a local Ray with this
+machine's CPUs, its seeds one after another in this process (``never``) and at once in Ray tasks
+(``always``; ``auto`` picks it where there is a free CPU for every seed and one more), the
+numba cache warm from the runs above.
 """
 
 from __future__ import annotations
@@ -62,6 +67,24 @@ def measure(vectors_file: str, labels_file: str, exact_knn_max_rows: int) -> dic
     return out
 
 
+def stage_seconds(vectors, folder: str) -> dict:
+    """The reduce stage's seconds with its seeds one after another here and at once in Ray tasks."""
+    import ray
+    from llmclust.pipeline.reduction import ReductionConfig, reduce_stage
+    from llmclust.store.runs import RunDir
+
+    os.environ["NUMBA_CACHE_DIR"] = f"{Path(folder).parent}/numba_exact"  # what the exact run above compiled
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    run = RunDir(folder)
+    upstream, out = run.stage("up", 1), {"cpus": os.cpu_count()}
+    for mode in ("never", "always"):
+        t0 = time.perf_counter()
+        reduce_stage(run, ReductionConfig(method="umap", parallel_seeds=mode), vectors, upstream, list(range(5)), name=mode)
+        out[f"{mode}_s"] = round(time.perf_counter() - t0, 1)
+    ray.shutdown()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=TEST_CSV, help="a CSV with text and category columns (77 intents)")
@@ -89,6 +112,7 @@ def main() -> None:
                                    str(max_rows)], check=True, env=env, capture_output=True, text=True)
             result[mode] = json.loads(done.stdout.strip().splitlines()[-1])
             print(mode, result[mode], flush=True)
+        result["parallel_seeds"] = stage_seconds(np.load(f"{tmp}/x.npy"), f"{tmp}/runs")
     result["load_average_after"] = round(os.getloadavg()[0], 2)
     write_result(out, result)
 

@@ -49,13 +49,13 @@ def test_exact_knn_only_where_every_row_is_fitted_and_they_are_few():
 def test_exact_knn_is_each_rows_nearest_itself_first():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 16)).astype(np.float32)
-    ids, dists, index = exact_knn(x, ReductionConfig(method="umap", n_neighbors=5))
+    ids, dists = exact_knn(x, ReductionConfig(method="umap", n_neighbors=5))
     assert ids.shape == dists.shape == (200, 5) and ids.dtype == np.int32 and dists.dtype == np.float32
     assert (ids[:, 0] == np.arange(200)).all() and np.allclose(dists[:, 0], 0, atol=1e-5)
     normed = x / np.linalg.norm(x, axis=1, keepdims=True)
     truth = np.argsort(-(normed @ normed.T), axis=1)[:, :5]  # cosine, brute force by hand
     assert (np.sort(ids, axis=1) == np.sort(truth, axis=1)).all()
-    assert isinstance(index, ExactSearch) and (index.query(x[:3], 5)[0] == ids[:3]).all()
+    assert (ExactSearch(x, "cosine").query(x[:3], 5)[0] == ids[:3]).all()
 
 
 # The tests below run umap: the first fit and transform of a process JIT-compile numba code.
@@ -178,7 +178,8 @@ def test_fit_on_every_row_takes_the_exact_graph_and_transforms_through_it(tmp_pa
 
     cfg = ReductionConfig(method="umap")  # 1200 rows, all fitted: exact kNN
     reducer, out = fit_transform(blobs[0], cfg, seed=0)
-    assert isinstance(reducer.model._knn_search_index, ExactSearch)  # no NN-descent index built
+    index = reducer.model._knn_search_index
+    assert isinstance(index, ExactSearch) and index.rows is reducer.model._raw_data  # no NN-descent index, no 2nd copy
     assert adjusted_rand_score(blobs[1], KMeans(8, random_state=0, n_init=1).fit_predict(out)) > 0.9
     reducer.save(tmp_path / "reducer")
     x = blobs[0][:50] + 0.01
@@ -186,3 +187,23 @@ def test_fit_on_every_row_takes_the_exact_graph_and_transforms_through_it(tmp_pa
     np.testing.assert_allclose(new, reducer.transform(x), atol=1e-5)
     nearest = ((new[:, None] - out[None]) ** 2).sum(-1).argmin(1)  # each lands among its own blob
     assert (blobs[1][nearest] == blobs[1][:50]).mean() > 0.9
+
+
+@pytest.mark.slow
+def test_seeds_fitted_in_ray_tasks_at_once_give_what_one_after_another_gives(ray_cluster, tmp_path, blobs):
+    from dataclasses import replace
+
+    from llmclust.pipeline.reduction import reduce_stage, seeds_in_parallel
+    from llmclust.store.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    upstream = run.stage("up", 1)
+    x, cfg = blobs[0][:400], ReductionConfig(method="umap", n_epochs=50)
+    assert not seeds_in_parallel(cfg, 2, x)  # the tests' Ray has 2 CPUs: not one per seed and one more
+    assert not seeds_in_parallel(replace(cfg, parallel_seeds="always"), 1, x)  # one seed: nothing to overlap
+    here, _ = reduce_stage(run, replace(cfg, parallel_seeds="never"), x, upstream, [0, 1], name="here")
+    tasks, stage = reduce_stage(run, replace(cfg, parallel_seeds="always"), x, upstream, [0, 1], name="tasks")
+    for seed in (0, 1):
+        np.testing.assert_array_equal(tasks[seed], here[seed])  # the same layout, fitted in another process
+        assert Reducer.load(stage.path / f"seed_{seed}").transform(x[:3]).shape == (3, 5)
+    assert len(stage.manifest["seed_timing"]) == 2  # each seed's seconds, taken in its task

@@ -16,7 +16,9 @@ Where: with cuML installed and a GPU in the Ray cluster (``use_gpu: auto``) each
 fitted in a Ray task holding one, with cuML's GPU UMAP; the task saves the reducer and hands
 back only the reduced rows. A cuML reducer needs cuml wherever it is loaded again (``predict``,
 Serve); ``use_gpu: never`` keeps to umap-learn. Without cuML, UMAP is CPU code and runs in this
-process, GPU cluster or not (:mod:`llmclust.pipeline.placement`).
+process, GPU cluster or not (:mod:`llmclust.pipeline.placement`), or, where the cluster has a
+free CPU for every seed and one more (``parallel_seeds: auto``), in a one-CPU Ray task per
+seed, all at once (each loads the numba code the warm-up left on disk).
 
 UMAP's kNN graph: a fit on every row, up to ``exact_knn_max_rows``, takes it exactly (brute
 force, BLAS; once for all seeds) with :class:`ExactSearch` as the index ``transform`` searches;
@@ -64,6 +66,7 @@ from llmclust.config import expect, expect_choice
 from llmclust.optional import optional_import
 from llmclust.pipeline.jit_cache import keep_compiled
 from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed
+from llmclust.ray_session import fits
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import StoredVectors, as_array, chunks, take
 
@@ -95,6 +98,9 @@ class ReductionConfig:
     # auto: with cuML installed and a GPU in the cluster, cuML's UMAP in a Ray task on a GPU worker;
     # else umap-learn in this process | never: here, umap-learn | always: a GPU task, or an error
     use_gpu: str = "auto"
+    # umap-learn's seeds at once, each in a Ray task of one CPU (a seed's UMAP is one thread):
+    # auto where the cluster has a free CPU for every seed and one more | never: one after another here | always
+    parallel_seeds: str = "auto"
 
     def __post_init__(self):
         expect_choice("method", self.method, ["none", "umap"])
@@ -109,6 +115,7 @@ class ReductionConfig:
         expect(self.exact_knn_max_rows >= 0, "exact_knn_max_rows", self.exact_knn_max_rows,
                "0 (always NN-descent) or a number of rows")
         expect_choice("use_gpu", self.use_gpu, USE_GPU)
+        expect_choice("parallel_seeds", self.parallel_seeds, ["auto", "never", "always"])
 
     @property
     def enabled(self) -> bool:
@@ -222,11 +229,10 @@ class ExactSearch:
         return np.sqrt(np.maximum(squared, 0))
 
 
-def exact_knn(rows: np.ndarray, cfg: ReductionConfig) -> tuple[np.ndarray, np.ndarray, ExactSearch]:
-    """UMAP's ``precomputed_knn`` for ``rows``: each row's ``n_neighbors`` nearest (itself included)
-    and the index that ``transform`` searches."""
-    index = ExactSearch(rows, cfg.metric)
-    return (*index.query(rows, cfg.n_neighbors), index)
+def exact_knn(rows: np.ndarray, cfg: ReductionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, distances) of each row's ``n_neighbors`` nearest, itself included: the graph UMAP's
+    ``precomputed_knn`` takes."""
+    return ExactSearch(rows, cfg.metric).query(rows, cfg.n_neighbors)
 
 
 def _fit_rows(n: int, cfg: ReductionConfig, seed: int) -> np.ndarray:
@@ -238,7 +244,7 @@ def _fit_rows(n: int, cfg: ReductionConfig, seed: int) -> np.ndarray:
 
 def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int, knn=None) -> tuple[Reducer, np.ndarray]:
     """The fitted reducer and the row numbers it was fitted on; ``knn``: the fit rows' exact kNN
-    graph when the caller already has it (every seed fits the same rows)."""
+    graph (:func:`exact_knn`) when the caller already has it (every seed fits the same rows)."""
     rows = _fit_rows(len(vectors), cfg, seed)
     if not cfg.enabled:
         return Reducer(cfg, seed), rows
@@ -254,6 +260,9 @@ def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int, knn=None) -> tuple[R
     else:
         if knn is None and exact_knn_applies(len(rows), len(vectors), cfg):
             knn = exact_knn(data, cfg)
+        if knn is not None:  # UMAP writes into the graph it is given (this seed's own copy); transform
+            # searches the fit rows themselves (the model pickles them once)
+            knn = (knn[0].copy(), knn[1].copy(), ExactSearch(data, cfg.metric))
         model = _import_umap().UMAP(
             **common,
             # a seed makes UMAP single-threaded; n_jobs=1 says so instead of warning about it
@@ -350,20 +359,23 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
             t0 = time.time()  # every seed fits all rows: one graph for all of them
             knn = exact_knn(np.asarray(as_array(vectors), np.float32), cfg)
             timings["exact_knn_s"] = round(time.time() - t0, 2)
-        reduced = {}
-        for seed in seeds:
-            t0, cpu0 = time.time(), time.process_time()
-            reduced[seed] = run_placed(fit_and_save, vectors, cfg, seed, reducer_dir(stage.path, seed), knn,
-                                       use_gpu=cfg.use_gpu, what=f"stage {name}", gpu_code=cuml_installed())
-            # this process's CPU seconds beside the wall clock: far fewer means the seed waited
-            # (another process on the cores, or a GPU task), not that its code was slow
-            timing = {"seconds": round(time.time() - t0, 2), "cpu_s": round(time.process_time() - cpu0, 2),
-                      "load_average": round(os.getloadavg()[0], 2)}
+        where = "a Ray task each" if seeds_in_parallel(cfg, len(seeds), vectors) else ""
+        if where:
+            import ray
+
+            task = ray.remote(num_cpus=1)(_fit_seed)
+            data, graph = ray.put(vectors), ray.put(knn)
+            futures = {s: task.remote(data, cfg, s, reducer_dir(stage.path, s), graph) for s in seeds}
+            done = {s: ray.get(f) for s, f in futures.items()}
+        else:
+            done = {s: run_placed(_fit_seed, vectors, cfg, s, reducer_dir(stage.path, s), knn, use_gpu=cfg.use_gpu,
+                                  what=f"stage {name}", gpu_code=cuml_installed()) for s in seeds}
+        for seed, (_, timing) in done.items():
             timings.setdefault("seed_timing", {})[seed] = timing
-            log.info("reduce seed %d: %s to %d dimensions, %d rows in %.1f s (%.1f s of CPU here, load %.1f)", seed,
+            log.info("reduce seed %d: %s to %d dimensions, %d rows in %.1f s (%.1f s of CPU, load %.1f%s)", seed,
                      cfg.method, cfg.n_components, len(vectors), timing["seconds"], timing["cpu_s"],
-                     timing["load_average"])
-        return reduced
+                     timing["load_average"], f"; {where}" if where else "")
+        return {seed: reduced for seed, (reduced, _) in done.items()}
 
     def write(stage: Stage, reduced: dict[int, np.ndarray]) -> dict:
         write_table(stage.file("reduced.parquet"), pa.table(
@@ -375,6 +387,30 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
         return {s: schema.from_fixed_list(table.column(schema.SEED_LABELS.format(seed=s))) for s in seeds}
 
     return stage.run(compute, write, read), stage
+
+
+def _fit_seed(vectors: Vectors, cfg: ReductionConfig, seed: int, folder: Path, knn) -> tuple[np.ndarray, dict]:
+    """:func:`fit_and_save` and its timing, taken where it runs: CPU seconds far below the wall
+    clock mean the seed waited (for the cores, or for a compile), not that its code was slow."""
+    t0, cpu0 = time.time(), time.process_time()
+    reduced = fit_and_save(vectors, cfg, seed, folder, knn)
+    return reduced, {"seconds": round(time.time() - t0, 2), "cpu_s": round(time.process_time() - cpu0, 2),
+                     "load_average": round(os.getloadavg()[0], 2)}
+
+
+def seeds_in_parallel(cfg: ReductionConfig, seeds: int, vectors: Vectors) -> bool:
+    """Whether the seeds' umap-learn fits go to Ray tasks at once (see ``parallel_seeds``): in-memory
+    vectors only (stored ones are read a part at a time, here)."""
+    import ray
+
+    if cfg.parallel_seeds == "never" or not cfg.enabled or _backend(cfg) != "umap-learn" or seeds < 2 \
+            or not isinstance(vectors, np.ndarray) or not ray.is_initialized():
+        return False
+    if cfg.parallel_seeds == "always":
+        return True
+    from ray._private.state import available_resources_per_node
+
+    return fits({"CPU": 1}, seeds + 1, list(available_resources_per_node().values()))
 
 
 def reducer_dir(stage_path: Path, seed: int) -> Path:
