@@ -3,7 +3,8 @@
 # 10 minutes and has no package index (the offline bundle: ../shared/offline_bundle/make_bundle.sh).
 #
 #   calls 1, 2:  mkdir -p /tmp/stage && cp .bundle/pN/* /tmp/stage/            (carry .bundle/pN)
-#   call 3:      bash benchmarks/gpu_lease.sh start 540     (carry .bundle/p3; STEPS="baseline cotrain" to choose)
+#   call 3:      bash benchmarks/gpu_lease.sh start 540     (carry .bundle/p3; STEPS="baseline cotrain" to choose,
+#                ACC_ARGS="--cap cotrain=300" for more of gpu_acceptance.py's options)
 #   call 4..:    bash benchmarks/gpu_lease.sh wait 300      (while it says STILL RUNNING)
 #
 # `start` joins the parts in /tmp/stage, unpacks them, copies the checkout to /tmp/acc (beside the
@@ -21,7 +22,7 @@ if [ "$MODE" = start ]; then
   cd $W/llmclust || exit 1
   export PYTHONPATH=$ROOT/site:$W/llmclust/libs HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 \
     LLMCLUST_CACHE=/tmp/llmclust_cache PATH=$ROOT/site/bin:$PATH
-  setsid nohup python3 benchmarks/gpu_acceptance.py --steps ${STEPS:-baseline cotrain embed clusterllm lumi} \
+  setsid nohup python3 benchmarks/gpu_acceptance.py --steps ${STEPS:-baseline cotrain clusterllm lumi embed} ${ACC_ARGS:-} \
     --work-dir $W/runs --out $W/gpu_acceptance.json > $W/acc.log 2>&1 < /dev/null &
   echo $! > $W/pid
 fi

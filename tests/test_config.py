@@ -32,6 +32,8 @@ def test_wrong_type_names_key_value_and_expected_type():
     with pytest.raises(ConfigError, match=r"embedding.batch_size='big': expected int"):
         from_dict(JobConfig, {"embedding": {"batch_size": "big"}})
     with pytest.raises(ConfigError, match="expected int, got a boolean"):
+        from_dict(JobConfig, {"clustering": {"max_iter": True}})
+    with pytest.raises(ConfigError, match=r"clustering.n_clusters=True: expected int or str"):  # a number or auto
         from_dict(JobConfig, {"clustering": {"n_clusters": True}})
 
 

@@ -142,3 +142,21 @@ def test_a_method_reports_the_baseline_on_the_same_texts_and_its_llm_audit(ray_c
                                                   overrides + ["evaluation.compare_baseline=false"])).fit()
     assert off.baseline_metrics_ is None and "baseline_metrics" not in json.loads((run / "result.json").read_text())
     assert manifests(run) == before
+
+
+def test_auto_k_is_chosen_once_recorded_and_clustered_with(ray_cluster, job_config, tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(job_config, clustering=replace(job_config.clustering, n_clusters="auto"),
+                  run=replace(job_config.run, dir=str(tmp_path / "auto")))
+    model = KMeansClusterer(cfg).fit()
+    run = Path(cfg.run.dir)
+    result = json.loads((run / "result.json").read_text())
+    choice = result["k_choice"]
+    assert model.n_clusters_ == result["k"] == choice["k"] == len(set(model.labels_))
+    assert choice["band"][0] <= choice["k"] <= choice["band"][1] and choice["curve"]["k"][0] == 2
+    assert 5 <= choice["k"] <= 20  # 10 well-separated intents
+    assert model.config.clustering.n_clusters == "auto"  # the user's config is kept (a second fit chooses again)
+    # the estimate read the first seed's reduced vectors: the reduce stage the clustering then reused
+    assert set(manifests(run)) == {"corpus", "embed", "reduce", "choose_k", "cluster", "evaluate"}
+    assert manifests(run)["choose_k"]["k"] == choice["k"]

@@ -126,6 +126,10 @@ def test_job_inputs_are_checked_against_the_corpus_before_embedding(small_csv):
     with pytest.raises(CorpusError, match=r"clustering.n_clusters=300 but the corpus has only 200 texts"):
         check_job_inputs(job("clustering.n_clusters=300"), table)
     check_job_inputs(job("clustering.n_clusters=300"), table, fixed_k=False)  # the method chooses K
+    check_job_inputs(job("clustering.n_clusters=auto"), table)  # k_max 0: half the texts
+    with pytest.raises(CorpusError, match=r"n_clusters=auto with k_max=250 but the corpus has only 200 texts.*"
+                                          r"set clustering.k_max below 200"):
+        check_job_inputs(job("clustering.n_clusters=auto", "clustering.k_max=250"), table)
     with pytest.raises(CorpusError, match=r"ground-truth column 'intent' not found; the file has columns "
                                           r"\['text', 'category'\]. Set evaluation.label_column"):
         check_job_inputs(job("evaluation.label_column=intent"), table)

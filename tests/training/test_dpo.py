@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from llmclust.config import ConfigError
 from llmclust.models import model_weights
-from llmclust.training.dpo import DPOTrainConfig, train_dpo, worker_config
+from llmclust.training.dpo import DPOTrainConfig, pairs_read, train_dpo, worker_config
 
 
 def _pair(text, good, bad):
@@ -38,6 +38,17 @@ def test_workers_get_the_deepspeed_json_not_its_relative_path(tmp_path, monkeypa
     assert DPOTrainConfig(**config["dpo"]).deepspeed == ""
     assert config["deepspeed"] == {"zero_optimization": {"stage": 2}}
     assert Path(config["model_dir"]).is_absolute()
+
+
+def test_only_the_pairs_its_steps_read_are_handed_over():
+    pairs = [{"prompt": str(i)} for i in range(100)]
+    cfg = DPOTrainConfig(max_steps=3, batch_size=4, grad_accum=2, num_workers=2)  # 48 pairs a pass of 3 steps
+    read = pairs_read(pairs, cfg)
+    assert len(read) == 48 and read == pairs_read(pairs, cfg)  # seeded: the same ones every time
+    assert [int(p["prompt"]) for p in read] == sorted(int(p["prompt"]) for p in read)  # in their order
+    assert pairs_read(pairs, DPOTrainConfig(max_steps=0)) == pairs  # one pass reads them all
+    assert pairs_read(pairs[:10], cfg) == pairs[:10]
+    assert len(worker_config(pairs, "/tmp", "", cfg)["pairs"]) == 48
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ from llmclust.llm.engines import keep_engines
 from llmclust.methods.job import JobConfig
 from llmclust.models import resolve_model
 from llmclust.pipeline.assigner import Assigner
+from llmclust.pipeline.choose_k import KEstimate, choose_k_stage
 from llmclust.pipeline.clustering import KMeansRun, best_run, cluster_stage
 from llmclust.pipeline.corpus import check_job_inputs, corpus_stage
 from llmclust.pipeline.embedders import Embedder
@@ -133,22 +134,30 @@ class TextClusterer:
             check_job_inputs(cfg, table, fixed_k=not self.chooses_k)  # K and the label column, before any embedding
             self._truth = GroundTruth(cfg.evaluation, cfg.corpus, table.column(schema.ID).combine_chunks())
             start_warm_up(cfg.reduce, len(table))  # numba: compiled while the representation is built (in actors, mostly)
-            rep = self.representation(run, table, corpus)
-            clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
-            best = clustered.best()
-            k = len(best.centers)
-            baseline_metrics = None
-            if self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
-                # the reference on the same texts with the same K: the untrained embedder's vectors
-                # (the stored embed stage when the method made one) through the same clustering
-                base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
-                baseline_metrics = self.cluster(run, base_vectors, base_stage, prefix="baseline_", n_clusters=k).metrics
-                baseline_metrics = {**baseline_metrics, "k": k, "embedder": resolve_model(cfg.embedding.model)}
-            names = self.name_clusters(run, table, best.labels, k)
+            self.k_estimate_ = self.choose_k(run, table, corpus) if cfg.clustering.auto_k else None
+            if self.k_estimate_ is not None:  # every later stage sees the chosen K; the user's config is kept
+                self.config = replace(cfg, clustering=replace(cfg.clustering, n_clusters=self.k_estimate_.k))
+            try:
+                rep = self.representation(run, table, corpus)
+                clustered = rep.clustered or self.cluster(run, rep.vectors, rep.stage, n_clusters=rep.n_clusters)
+                best = clustered.best()
+                k = len(best.centers)
+                baseline_metrics = None
+                if self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
+                    # the reference on the same texts with the same K: the untrained embedder's vectors
+                    # (the stored embed stage when the method made one) through the same clustering
+                    base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
+                    baseline_metrics = self.cluster(run, base_vectors, base_stage, prefix="baseline_", n_clusters=k).metrics
+                    baseline_metrics = {**baseline_metrics, "k": k, "embedder": resolve_model(cfg.embedding.model)}
+                names = self.name_clusters(run, table, best.labels, k)
+            finally:
+                self.config = cfg
         reducer = clustered.reducer_path(best.seed) if rep.in_embedder_space else None
         extra = {"baseline_metrics": baseline_metrics} if baseline_metrics is not None else {}
         if rep.audit is not None:
             extra["llm_audit"] = rep.audit
+        if self.k_estimate_ is not None:
+            extra["k_choice"] = self.k_estimate_.to_dict()
         centroids = publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, clustered.metrics,
                             reducer_path=reducer, **extra)
         self.labels_ = best.labels
@@ -204,6 +213,19 @@ class TextClusterer:
             space = as_array(vectors)
         runs, stage = cluster_stage(run, clustering, space, upstream, f"{prefix}cluster")
         return Clustered(runs, evaluate_stage(run, self._truth, runs, stage, f"{prefix}evaluate"), stage, reduce)
+
+    def choose_k(self, run: RunDir, table: pa.Table, corpus: Stage) -> KEstimate:
+        """``clustering.n_clusters: auto``: K estimated on the untrained embedder's vectors, reduced
+        as the clustering reduces them (its first seed), before any method-specific stage, so every
+        method clusters with the K its baseline comparison uses; those stages are reused there."""
+        cfg = self.config
+        vectors, stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
+        space = as_array(vectors)
+        if cfg.reduce.enabled:
+            prefix = "baseline_" if self.compares_to_baseline else ""
+            spaces, stage = reduce_stage(run, cfg.reduce, vectors, stage, cfg.clustering.seeds, f"{prefix}reduce")
+            space = spaces[cfg.clustering.seeds[0]]
+        return choose_k_stage(run, cfg.clustering, space, stage)[0]
 
     # -- what methods override -----------------------------------------------------------
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:

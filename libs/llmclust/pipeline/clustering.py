@@ -36,7 +36,9 @@ from llmclust.store.vectors import CHUNK_ROWS, StoredVectors, chunks
 
 @dataclass
 class ClusteringConfig:
-    n_clusters: int = 20  # K
+    n_clusters: int | str = 20  # K, or "auto" (None from Python): chosen between k_min and k_max (pipeline.choose_k)
+    k_min: int = 2  # with n_clusters: auto, the smallest K considered
+    k_max: int = 0  # and the largest; 0: 300 or half the texts, if fewer (the estimator also stops at 1/8 of its sample)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # one KMeans run per seed
     algorithm: str = "auto"  # auto | kmeans | minibatch | faiss
     n_init: int = 1  # restarts per seed (the papers report n_init=1 means over seeds)
@@ -45,13 +47,27 @@ class ClusteringConfig:
     use_gpu: str = "auto"  # faiss KMeans on a GPU worker when the Ray cluster has one | never | always
 
     def __post_init__(self):
-        expect(self.n_clusters >= 2, "n_clusters", self.n_clusters, "an integer >= 2")
+        if self.n_clusters is None:
+            self.n_clusters = "auto"
+        expect(self.n_clusters == "auto" or (isinstance(self.n_clusters, int) and self.n_clusters >= 2), "n_clusters",
+               self.n_clusters, "an integer >= 2, or auto (chosen between k_min and k_max)")
+        expect(self.k_min >= 2, "k_min", self.k_min, "an integer >= 2")
+        expect(self.k_max == 0 or self.k_max > self.k_min, "k_max", self.k_max,
+               f"0 (300 or half the texts) or an integer above k_min={self.k_min}")
         expect(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty list of integers")
         expect(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct seeds")
         expect_choice("algorithm", self.algorithm, ["auto", "kmeans", "minibatch", "faiss"])
         expect(self.n_init > 0, "n_init", self.n_init, "a positive integer")
         expect(self.max_iter > 0, "max_iter", self.max_iter, "a positive integer")
         expect_choice("use_gpu", self.use_gpu, USE_GPU)
+
+    @property
+    def auto_k(self) -> bool:
+        return self.n_clusters == "auto"
+
+    def k_range(self, rows: int) -> tuple[int, int]:
+        """(k_min, k_max) for ``n_clusters: auto`` on ``rows`` texts."""
+        return self.k_min, self.k_max or max(self.k_min + 1, min(300, rows // 2))
 
     def resolved_algorithm(self, rows: int) -> str:
         if self.algorithm != "auto":

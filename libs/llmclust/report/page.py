@@ -24,6 +24,7 @@ from llmclust.methods.base import ReportSection
 from llmclust.pipeline.evaluation import BASELINE_ROW
 from llmclust.report.clusters import ClusterRow, cluster_rows
 from llmclust.report.figures import MAX_NAMED, figure_div, map_div, palette
+from llmclust.report.k_choice import k_choice_section
 from llmclust.report.projection import project
 from llmclust.report.run_facts import LLM_COUNTS, RunFacts, read_run_facts
 
@@ -203,6 +204,7 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
         return method.report_labels(run_path, clusters, representatives, k)
 
     k_choice = (method.k_choice(run_path, facts.config)
+                or (k_choice_section(result["k_choice"]) if result.get("k_choice") else None)
                 or ReportSection("How K was chosen", f"K = {result['k']}, set by clustering.n_clusters."))
     sections = [
         ("Map of the texts", map_html + f'<p class="muted">{_e(caption)}</p>'),

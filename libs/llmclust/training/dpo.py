@@ -149,10 +149,23 @@ def _step_progress():
     return StepProgress()
 
 
+def pairs_read(pairs: list[dict], cfg: DPOTrainConfig) -> list[dict]:
+    """The pairs ``max_steps`` steps read (a seeded sample, in their order), or all of them: trl
+    tokenises every pair it is given, and co-training offers thousands for 60-100 steps."""
+    needed = cfg.max_steps * cfg.batch_size * cfg.grad_accum * cfg.num_workers
+    if not cfg.max_steps or len(pairs) <= needed:
+        return pairs
+    import random
+
+    keep = sorted(random.Random(cfg.seed).sample(range(len(pairs)), needed))
+    return [pairs[i] for i in keep]
+
+
 def worker_config(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConfig) -> dict:
-    """What every worker gets: plain data only, every path absolute, the DeepSpeed JSON's contents."""
+    """What every worker gets: plain data only, every path absolute, the DeepSpeed JSON's contents,
+    the pairs its steps will read."""
     deepspeed = json.loads(Path(cfg.deepspeed).read_text()) if cfg.deepspeed else None
-    return {"dpo": asdict(replace(cfg, deepspeed="")), "deepspeed": deepspeed, "pairs": pairs,
+    return {"dpo": asdict(replace(cfg, deepspeed="")), "deepspeed": deepspeed, "pairs": pairs_read(pairs, cfg),
             "model_dir": resolve_model(model_dir), "adapter": str(Path(adapter).resolve()) if adapter else ""}
 
 
@@ -182,6 +195,7 @@ def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConf
     result = trainer.fit()
     result.checkpoint.to_directory(str(out_dir / "adapter"))
     metrics = {k: result.metrics[k] for k in ("loss_start", "loss_end", "losses", "steps")}
-    log.info("DPO: %d steps on %d pairs, loss %.4f -> %.4f", metrics["steps"], len(pairs),
+    used = len(pairs_read(pairs, cfg))
+    log.info("DPO: %d steps on %d of %d pairs, loss %.4f -> %.4f", metrics["steps"], used, len(pairs),
              metrics["loss_start"], metrics["loss_end"])
-    return {**metrics, "adapter": str(out_dir / "adapter"), "pairs": len(pairs)}
+    return {**metrics, "adapter": str(out_dir / "adapter"), "pairs": len(pairs), "pairs_read": used}

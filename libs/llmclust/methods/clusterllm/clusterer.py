@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -93,7 +94,11 @@ class ClusterLLMClusterer(TextClusterer):
             vectors, stage = embed_stage(run, cfg.embedding, table, stage, name=f"embed_iter{it}", model_path=model_path)
         if not cl.choose_k:
             return Representation(vectors, stage, vectors, model_path, audit=self.audit_)
-        self.granularity_ = granularity_stage(run, cl.granularity, self._judge(), vectors, texts, stage, cfg.audit,
+        granularity = cl.granularity
+        if self.k_estimate_ is not None:  # n_clusters: auto: the pair answers refine K inside the estimate's band
+            lo, hi = self.k_estimate_.band
+            granularity = replace(granularity, k_min=lo, k_max=max(hi, lo + 1))
+        self.granularity_ = granularity_stage(run, granularity, self._judge(), vectors, texts, stage, cfg.audit,
                                               cfg.clustering.n_clusters)
         self.audit_["pairs"] = self.granularity_["audit"]
         log.info("clusterllm: chose K=%d (configured %d)", self.granularity_["k"], cfg.clustering.n_clusters)

@@ -1,0 +1,60 @@
+"""K chosen without labels: the estimator on separated blobs, its config checks, its report section."""
+
+import numpy as np
+import pytest
+from llmclust.config import ConfigError, from_dict
+from llmclust.pipeline.choose_k import estimate_k, k_grid
+from llmclust.pipeline.clustering import ClusteringConfig
+
+
+def test_grid_is_geometric_and_ends_at_both_bounds():
+    grid = k_grid(2, 300)
+    assert grid[0] == 2 and grid[-1] == 300 and grid == sorted(set(grid))
+    steps = np.exp(np.diff(np.log(grid[10:])))
+    assert steps.max() < 1.12 and abs(np.median(steps) - 1.08) < 0.01  # about 8 % apart once K is past rounding
+
+
+@pytest.mark.parametrize("centres", [6, 25])
+def test_separated_blobs_get_their_number_within_the_band(centres):
+    from sklearn.datasets import make_blobs
+
+    x, _ = make_blobs(n_samples=60 * centres, n_features=5, centers=centres, cluster_std=0.4, center_box=(-30, 30),
+                      random_state=1)
+    found = estimate_k(x, 2, 100, seed=0)
+    assert found.band[0] <= found.k <= found.band[1]
+    assert abs(found.k - centres) <= max(1, 0.1 * centres), found.reason
+    assert found.curve["k"][0] == 2 and len(found.curve["silhouette"]) == len(found.curve["k"])
+    assert estimate_k(x, 2, 100, seed=0).k == found.k  # the same K every run
+
+
+def test_the_grid_stops_at_an_eighth_of_the_sample_and_says_so():
+    x = np.random.default_rng(0).normal(size=(240, 3))
+    found = estimate_k(x, 2, 200, seed=0, sample=160)
+    assert found.sample == 160 and max(found.curve["k"]) == 20
+    if found.band[1] == 20:
+        assert "sample / 8" in found.reason
+
+
+def test_auto_and_its_bounds_are_checked_before_any_work():
+    assert ClusteringConfig(n_clusters="auto").auto_k and ClusteringConfig(n_clusters=None).auto_k  # None: the Python API
+    assert from_dict(ClusteringConfig, {"n_clusters": "auto"}).auto_k  # YAML / command line
+    assert not ClusteringConfig(n_clusters=12).auto_k
+    assert ClusteringConfig(n_clusters="auto").k_range(10_000) == (2, 300)
+    assert ClusteringConfig(n_clusters="auto").k_range(100) == (2, 50)  # k_max 0: half the texts, if fewer than 300
+    with pytest.raises(ConfigError, match=r"^n_clusters='many'.*or auto"):
+        ClusteringConfig(n_clusters="many")
+    with pytest.raises(ConfigError, match=r"^k_max=5.*above k_min=10"):
+        ClusteringConfig(n_clusters="auto", k_min=10, k_max=5)
+    with pytest.raises(ConfigError, match=r"^k_min=1"):
+        ClusteringConfig(k_min=1)
+
+
+def test_the_report_draws_the_curve_and_says_why():
+    from llmclust.report.k_choice import k_choice_section
+
+    x = np.random.default_rng(0).normal(size=(300, 3)) + np.repeat(np.eye(3) * 12, 100, axis=0)
+    choice = estimate_k(x, 2, 30, seed=0).to_dict()
+    section = k_choice_section(choice)
+    assert section.title == "How K was chosen" and f"K = {choice['k']}" in section.text
+    assert "without labels" in section.text and choice["reason"] in section.text
+    assert [trace.name for trace in section.figure.data] == ["silhouette", "smoothed"]
