@@ -161,6 +161,7 @@ def embed_step(args, caps: dict, env: dict, work: Path) -> dict:
     out = work / "embed.json"
     embed = ["--device", "cpu", "--n", "2000", "--batch-size", "64"] if args.cpu_smoke else \
         ["--device", "cuda", "--n", "1000000", "--batch-size", "1024", "--tokenize-workers", "12", "--cpus-per-actor", "1"]
+    out.unlink(missing_ok=True)  # a reused --work-dir: only this run's figures count
     ok, seconds, tail = run([sys.executable, str(REPO / "benchmarks" / "embed_throughput.py"), *embed,
                              "--out", str(out)], caps["embed"], env)
     measured = json.loads(out.read_text()) if out.exists() else {}  # the plain rate is written before the pipeline runs

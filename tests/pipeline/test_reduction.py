@@ -51,11 +51,36 @@ def test_exact_knn_is_each_rows_nearest_itself_first():
     x = rng.normal(size=(200, 16)).astype(np.float32)
     ids, dists = exact_knn(x, ReductionConfig(method="umap", n_neighbors=5))
     assert ids.shape == dists.shape == (200, 5) and ids.dtype == np.int32 and dists.dtype == np.float32
-    assert (ids[:, 0] == np.arange(200)).all() and np.allclose(dists[:, 0], 0, atol=1e-5)
+    assert (ids[:, 0] == np.arange(200)).all() and (dists[:, 0] == 0).all()  # exactly: UMAP reads it as "itself"
+    twins = np.vstack([x[:1], x[:1], x[1:50]])  # a duplicate text: each copy still comes first in its own row
+    assert (exact_knn(twins, ReductionConfig(method="umap", n_neighbors=5))[0][:2, 0] == [0, 1]).all()
+    with pytest.raises(ValueError, match="more than n_neighbors=5 rows, got 5"):
+        exact_knn(x[:5], ReductionConfig(method="umap", n_neighbors=5))
     normed = x / np.linalg.norm(x, axis=1, keepdims=True)
     truth = np.argsort(-(normed @ normed.T), axis=1)[:, :5]  # cosine, brute force by hand
     assert (np.sort(ids, axis=1) == np.sort(truth, axis=1)).all()
     assert (ExactSearch(x, "cosine").query(x[:3], 5)[0] == ids[:3]).all()
+
+
+def test_seeds_for_gpu_tasks_get_no_exact_graph_and_no_cpu_tasks(monkeypatch, tmp_path):
+    """cuML on GPU workers (a GPU in the cluster, cuml installed): each seed goes to run_placed's
+    GPU task, which builds its own graph; neither the exact graph nor one-CPU tasks are made."""
+    from llmclust.pipeline import reduction
+    from llmclust.store.runs import RunDir
+
+    calls = []
+
+    def placed(fn, *args, **kwargs):
+        calls.append(args)
+        return np.zeros((len(args[0]), 5), np.float32), {"seconds": 0.0, "cpu_s": 0.0, "load_average": 0.0}
+
+    monkeypatch.setattr(reduction, "wants_gpu", lambda *args: True)
+    monkeypatch.setattr(reduction, "run_placed", placed)
+    monkeypatch.setattr(reduction, "seeds_in_parallel", lambda *args: pytest.fail("one-CPU tasks asked for"))
+    run = RunDir(tmp_path / "run")
+    x = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
+    reduction.reduce_stage(run, ReductionConfig(method="umap", parallel_seeds="always"), x, run.stage("up", 1), [0, 1])
+    assert len(calls) == 2 and all(knn is None for *_, knn in calls)
 
 
 # The tests below run umap: the first fit and transform of a process JIT-compile numba code.

@@ -143,7 +143,7 @@ class TextClusterer:
                 best = clustered.best()
                 k = len(best.centers)
                 baseline_metrics = None
-                if self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline:
+                if self._compares(cfg):
                     # the reference on the same texts with the same K: the untrained embedder's vectors
                     # (the stored embed stage when the method made one) through the same clustering
                     base_vectors, base_stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
@@ -220,12 +220,17 @@ class TextClusterer:
         method clusters with the K its baseline comparison uses; those stages are reused there."""
         cfg = self.config
         vectors, stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
-        space = as_array(vectors)
-        if cfg.reduce.enabled:
-            prefix = "baseline_" if self.compares_to_baseline else ""
-            spaces, stage = reduce_stage(run, cfg.reduce, vectors, stage, cfg.clustering.seeds, f"{prefix}reduce")
-            space = spaces[cfg.clustering.seeds[0]]
-        return choose_k_stage(run, cfg.clustering, space, stage)[0]
+        if not cfg.reduce.enabled:
+            return choose_k_stage(run, cfg.clustering, as_array(vectors), stage)[0]
+        seeds, name = cfg.clustering.seeds, "reduce"  # the baseline's own clustering
+        if self.compares_to_baseline:  # its comparison's, or only the first seed where none follows
+            seeds, name = (seeds, "baseline_reduce") if self._compares(cfg) else (seeds[:1], "choose_k_reduce")
+        spaces, stage = reduce_stage(run, cfg.reduce, vectors, stage, seeds, name)
+        return choose_k_stage(run, cfg.clustering, spaces[seeds[0]], stage)[0]
+
+    def _compares(self, cfg: JobConfig) -> bool:
+        """Whether the fit clusters the untrained embedder's vectors beside the method's (``baseline_``)."""
+        return self.compares_to_baseline and cfg.evaluation.enabled and cfg.evaluation.compare_baseline
 
     # -- what methods override -----------------------------------------------------------
     def representation(self, run: RunDir, table: pa.Table, corpus: Stage) -> Representation:

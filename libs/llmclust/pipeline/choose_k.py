@@ -82,9 +82,10 @@ def estimate_k(vectors: np.ndarray, k_min: int, k_max: int, seed: int, sample: i
     from sklearn.metrics import silhouette_score
 
     t0 = time.perf_counter()
-    x = np.asarray(vectors, np.float64)
-    if len(x) > sample:
+    x = vectors
+    if len(x) > sample:  # sampled before the copy to float64
         x = x[np.sort(np.random.default_rng(seed).choice(len(x), sample, replace=False))]
+    x = np.asarray(x, np.float64)
     top = max(k_min, min(k_max, len(x) // ROWS_PER_CLUSTER))
     grid = k_grid(k_min, top)
     silhouette = np.array([silhouette_score(x, KMeans(k, n_init=1, random_state=seed).fit(x).labels_) for k in grid])

@@ -65,14 +65,18 @@ from llmclust import schema
 from llmclust.config import expect, expect_choice
 from llmclust.optional import optional_import
 from llmclust.pipeline.jit_cache import keep_compiled
-from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed
-from llmclust.ray_session import fits
+from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed, wants_gpu
+from llmclust.ray_session import fits, make_room
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import StoredVectors, as_array, chunks, take
 
 Vectors = np.ndarray | StoredVectors
 
 log = logging.getLogger(__name__)
+
+# umap-learn warns that a search index which is not pynndescent's cannot transform: ExactSearch can.
+# Set here once: catch_warnings around each fit is not thread-safe (the warm-up fits in a thread).
+warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
 
 MODEL_FILE = "reducer.joblib"
 META_FILE = "reducer.json"
@@ -191,7 +195,7 @@ def exact_knn_applies(fit_rows: int, total_rows: int, cfg: ReductionConfig) -> b
     return cfg.enabled and fit_rows == total_rows <= cfg.exact_knn_max_rows and _backend(cfg) == "umap-learn"
 
 
-QUERY_BLOCK = 2048  # queries per distance block: 2048 x 20,000 rows is 164 MB of float32
+QUERY_BLOCK = 2048  # queries per distance block: at 20,000 rows 164 MB of distances, 328 MB of argpartition's indices
 
 
 class ExactSearch:
@@ -205,17 +209,25 @@ class ExactSearch:
 
     def query(self, queries: np.ndarray, k: int, epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(indices, distances) of each query's ``k`` nearest rows, nearest first."""
-        rows, queries = self._prepared(self.rows), self._prepared(np.asarray(queries, np.float32))
+        return self._nearest(np.asarray(queries, np.float32), k, themselves=False)
+
+    def _nearest(self, queries: np.ndarray, k: int, themselves: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``themselves``: the queries are the rows; each is its own first neighbour at distance 0
+        (float32 puts 46 % of self-distances slightly above 0, which UMAP would take for the nearest
+        neighbour's distance)."""
+        rows, queries = self._prepared(self.rows), self._prepared(queries)
         ids = np.empty((len(queries), k), np.int32)
         dists = np.empty((len(queries), k), np.float32)
         for start in range(0, len(queries), QUERY_BLOCK):
             block = self._distances(queries[start : start + QUERY_BLOCK], rows)
+            if themselves:
+                block[np.arange(len(block)), start + np.arange(len(block))] = -1.0  # clipped to 0 below
             near = np.argpartition(block, k - 1, axis=1)[:, :k]
             near_d = np.take_along_axis(block, near, axis=1)
             order = np.argsort(near_d, axis=1, kind="stable")
             ids[start : start + len(block)] = np.take_along_axis(near, order, axis=1)
             dists[start : start + len(block)] = np.take_along_axis(near_d, order, axis=1)
-        return ids, np.maximum(dists, 0)  # rounding: a row's distance to itself may come out at -1e-7
+        return ids, np.maximum(dists, 0)  # rounding: a distance of about 0 may come out at -1e-7
 
     def _prepared(self, x: np.ndarray) -> np.ndarray:
         if self.metric == "cosine":
@@ -230,9 +242,15 @@ class ExactSearch:
 
 
 def exact_knn(rows: np.ndarray, cfg: ReductionConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, distances) of each row's ``n_neighbors`` nearest, itself included: the graph UMAP's
-    ``precomputed_knn`` takes."""
-    return ExactSearch(rows, cfg.metric).query(rows, cfg.n_neighbors)
+    """(indices, distances) of each row's ``n_neighbors`` nearest, itself first at 0: the graph
+    UMAP's ``precomputed_knn`` takes."""
+    _require_rows(len(rows), cfg)
+    return ExactSearch(rows, cfg.metric)._nearest(np.asarray(rows, np.float32), cfg.n_neighbors, themselves=True)
+
+
+def _require_rows(n: int, cfg: ReductionConfig) -> None:
+    if n <= cfg.n_neighbors:
+        raise ValueError(f"reduction needs more than n_neighbors={cfg.n_neighbors} rows, got {n}")
 
 
 def _fit_rows(n: int, cfg: ReductionConfig, seed: int) -> np.ndarray:
@@ -248,8 +266,7 @@ def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int, knn=None) -> tuple[R
     rows = _fit_rows(len(vectors), cfg, seed)
     if not cfg.enabled:
         return Reducer(cfg, seed), rows
-    if len(rows) <= cfg.n_neighbors:
-        raise ValueError(f"reduction needs more than n_neighbors={cfg.n_neighbors} rows, got {len(rows)}")
+    _require_rows(len(rows), cfg)
     common = dict(n_neighbors=cfg.n_neighbors, n_components=cfg.n_components, min_dist=cfg.min_dist,
                   metric=cfg.metric, n_epochs=cfg.n_epochs or None, random_state=seed)
     backend = _backend(cfg)
@@ -273,9 +290,7 @@ def _fit(vectors: Vectors, cfg: ReductionConfig, seed: int, knn=None) -> tuple[R
             force_approximation_algorithm=True,
             precomputed_knn=knn or (None, None, None),
         )
-    with warnings.catch_warnings():  # "not an NNDescent object": ExactSearch answers transform's queries
-        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
-        model.fit(data)
+    model.fit(data)
     return Reducer(cfg, seed, model, backend), rows
 
 
@@ -348,27 +363,32 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
     Each seed's fitted reducer is kept in ``<stage>/seed_<s>/`` so that ``predict`` and the
     Serve endpoint map new texts through the one the published clustering used.
     """
-    stage = run.stage(name, cfg, list(seeds), upstream.fingerprint)
+    # where the seeds run does not change what they compute: not part of the stage's identity
+    stage = run.stage(name, replace(cfg, parallel_seeds="auto"), list(seeds), upstream.fingerprint)
 
     timings = {}  # into the manifest: the warm-up wait, each seed's wall and CPU seconds
 
     def compute() -> dict[int, np.ndarray]:
         timings["warm_up_wait_s"] = wait_for_warm_up()
-        knn = None
-        if exact_knn_applies(_fit_rows(len(vectors), cfg, 0).size, len(vectors), cfg):
+        rows, knn = vectors, None
+        # cuML in GPU tasks (a GPU in the cluster, cuml installed) builds its own graph, one task a seed
+        on_gpu = wants_gpu(cfg.use_gpu, f"stage {name}", cuml_installed())
+        if not on_gpu and exact_knn_applies(_fit_rows(len(vectors), cfg, 0).size, len(vectors), cfg):
             t0 = time.time()  # every seed fits all rows: one graph for all of them
-            knn = exact_knn(np.asarray(as_array(vectors), np.float32), cfg)
+            rows = np.asarray(as_array(vectors), np.float32)  # at most exact_knn_max_rows
+            knn = exact_knn(rows, cfg)
             timings["exact_knn_s"] = round(time.time() - t0, 2)
-        where = "a Ray task each" if seeds_in_parallel(cfg, len(seeds), vectors) else ""
+        where = "a Ray task each" if not on_gpu and seeds_in_parallel(cfg, len(seeds), rows) else ""
         if where:
             import ray
 
+            make_room({"CPU": 1}, len(seeds))  # idle LLM engines must not hold the CPUs the tasks wait for
             task = ray.remote(num_cpus=1)(_fit_seed)
-            data, graph = ray.put(vectors), ray.put(knn)
+            data, graph = ray.put(rows), ray.put(knn)
             futures = {s: task.remote(data, cfg, s, reducer_dir(stage.path, s), graph) for s in seeds}
             done = {s: ray.get(f) for s, f in futures.items()}
         else:
-            done = {s: run_placed(_fit_seed, vectors, cfg, s, reducer_dir(stage.path, s), knn, use_gpu=cfg.use_gpu,
+            done = {s: run_placed(_fit_seed, rows, cfg, s, reducer_dir(stage.path, s), knn, use_gpu=cfg.use_gpu,
                                   what=f"stage {name}", gpu_code=cuml_installed()) for s in seeds}
         for seed, (_, timing) in done.items():
             timings.setdefault("seed_timing", {})[seed] = timing
@@ -400,7 +420,7 @@ def _fit_seed(vectors: Vectors, cfg: ReductionConfig, seed: int, folder: Path, k
 
 def seeds_in_parallel(cfg: ReductionConfig, seeds: int, vectors: Vectors) -> bool:
     """Whether the seeds' umap-learn fits go to Ray tasks at once (see ``parallel_seeds``): in-memory
-    vectors only (stored ones are read a part at a time, here)."""
+    vectors only (stored ones, beyond the exact graph's size, are read a part at a time, here)."""
     import ray
 
     if cfg.parallel_seeds == "never" or not cfg.enabled or _backend(cfg) != "umap-learn" or seeds < 2 \

@@ -18,7 +18,7 @@ def k_choice_section(choice: dict) -> ReportSection:
     fig.add_vrect(x0=lo, x1=hi, fillcolor="#1f77b4", opacity=0.12, line_width=0)
     fig.add_vline(x=choice["k"], line=dict(color="#d62728", width=2),
                   annotation_text=f"chosen K = {choice['k']}", annotation_position="top right")
-    fig.update_layout(xaxis_title="K", xaxis_type="log", yaxis_title="silhouette (sampled rows)",
+    fig.update_layout(xaxis_title="K", yaxis_title="silhouette (sampled rows)",
                       legend=dict(orientation="h"))
     text = (f"K = {choice['k']}, chosen without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
             f"{choice['reason']}. The shaded band is the K range the estimate could not tell apart.")

@@ -94,15 +94,19 @@ class ClusterLLMClusterer(TextClusterer):
             vectors, stage = embed_stage(run, cfg.embedding, table, stage, name=f"embed_iter{it}", model_path=model_path)
         if not cl.choose_k:
             return Representation(vectors, stage, vectors, model_path, audit=self.audit_)
-        granularity = cl.granularity
-        if self.k_estimate_ is not None:  # n_clusters: auto: the pair answers refine K inside the estimate's band
-            lo, hi = self.k_estimate_.band
-            granularity = replace(granularity, k_min=lo, k_max=max(hi, lo + 1))
-        self.granularity_ = granularity_stage(run, granularity, self._judge(), vectors, texts, stage, cfg.audit,
+        self.granularity_ = granularity_stage(run, self._granularity(), self._judge(), vectors, texts, stage, cfg.audit,
                                               cfg.clustering.n_clusters)
         self.audit_["pairs"] = self.granularity_["audit"]
         log.info("clusterllm: chose K=%d (configured %d)", self.granularity_["k"], cfg.clustering.n_clusters)
         return Representation(vectors, stage, vectors, model_path, n_clusters=self.granularity_["k"], audit=self.audit_)
+
+    def _granularity(self):
+        """The merge levels the pair answers choose among: with ``n_clusters: auto``, the estimate's band."""
+        g, estimate = self.config.clusterllm.granularity, getattr(self, "k_estimate_", None)
+        if estimate is None:
+            return g
+        lo, hi = estimate.band
+        return replace(g, k_min=lo, k_max=max(hi, lo + 1))
 
     def llm_plan(self, texts: list[str]) -> list[StagePlan]:
         """The triplet budget per iteration, plus the merge pairs when K is chosen: every question in
@@ -113,7 +117,7 @@ class ClusterLLMClusterer(TextClusterer):
         stages = [stage_plan(f"llm_judge_iter{it}", per_triplet * cl.triplets.budget, triplets, 1, retried=False)
                   for it in range(1, cl.iterations + 1)]
         if cl.choose_k:
-            g = cl.granularity
+            g = self._granularity()
             pairs = [pair_chat(cl.task, t, t, g.demonstrations) for t in sample]
             merges = min(g.k_max, len(texts)) - g.k_min
             stages.append(stage_plan("llm_granularity", 2 * max(merges, 0) * g.pairs_per_merge, pairs, 1,
