@@ -17,7 +17,8 @@ def granularity_sentence(g: dict, config: dict) -> str:
     return (f"K = {g['k']}, chosen by ClusterLLM: the merge level whose clusters best agree with "
             f"{g['answered']} answered pair judgements by {g['judge']} (F-beta, beta = {beta}; "
             f"{g['unanswered']} pairs unanswered). Classical estimates on the same hierarchy: {classical}. "
-            f"clustering.n_clusters = {configured} was not used.")
+            + ("The merge levels were the band of the unsupervised estimate (clustering.n_clusters = auto)."
+               if configured == "auto" else f"clustering.n_clusters = {configured} was not used."))
 
 
 def granularity_figure(g: dict):
