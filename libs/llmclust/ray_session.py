@@ -60,11 +60,16 @@ def make_room(per_unit: dict[str, float], units: int = 1) -> None:
 
     if not ray.is_initialized():
         return
-    from ray._private.state import available_resources_per_node
-
-    if not fits(per_unit, units, list(available_resources_per_node().values())):
+    if not fits_now(per_unit, units):
         for release in _idle_holders:
             release()
+
+
+def fits_now(per_unit: dict[str, float], units: int) -> bool:
+    """:func:`fits` against what the connected cluster's nodes have free now."""
+    from ray._private.state import available_resources_per_node
+
+    return fits(per_unit, units, list(available_resources_per_node().values()))
 
 
 def fits(per_unit: dict[str, float], units: int, free_by_node: list[dict[str, float]]) -> bool:

@@ -5,8 +5,8 @@ reduced vectors by default), KMeans is run for every K of a geometric grid from 
 ``k_max`` (steps of 8 %, K at most sample / 8 so that a cluster averages 8 sampled rows) and
 the silhouette of each clustering is taken on the same sample. One KMeans start per K makes
 the curve jump by about 0.02 between neighbours, so it is smoothed over 5 grid points (±16 %
-in K). The band is the run of grid points around the smoothed peak that stay within ``tol``
-(2 %) of it, and K is the band's geometric centre. Every constant is relative (a ratio, a
+in K). The band is the run of grid points around the smoothed peak that stay within
+``TOLERANCE`` (2 %) of it, and K is the band's geometric centre. Every constant is relative (a ratio, a
 tolerance, rows per cluster); none names a number of classes. The cost does not grow with n
 (a fixed sample; silhouette is quadratic in the sample, never in n).
 

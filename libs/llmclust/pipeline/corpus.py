@@ -230,9 +230,10 @@ def check_job_inputs(cfg, table: pa.Table, fixed_k: bool = True) -> None:
     ground-truth column must be in the header of every file it is read from; only headers are read here.
     """
     n = table.num_rows
-    if cfg.clustering.auto_k and cfg.clustering.k_range(n)[1] >= n:
+    k_max = cfg.clustering.k_range(n)[1]
+    if cfg.clustering.auto_k and k_max >= n:
         raise CorpusError(
-            f"clustering.n_clusters=auto with k_max={cfg.clustering.k_range(n)[1]} but the corpus has only {n} texts "
+            f"clustering.n_clusters=auto with k_max={k_max} but the corpus has only {n} texts "
             f"after cleaning (report in corpus/manifest.json); set clustering.k_max below {n} (0: half the texts)")
     if fixed_k and not cfg.clustering.auto_k and cfg.clustering.n_clusters > n:
         raise CorpusError(

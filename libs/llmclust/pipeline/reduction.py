@@ -66,7 +66,7 @@ from llmclust.config import expect, expect_choice
 from llmclust.optional import optional_import
 from llmclust.pipeline.jit_cache import keep_compiled
 from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed, wants_gpu
-from llmclust.ray_session import fits, make_room
+from llmclust.ray_session import fits_now, make_room
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import StoredVectors, as_array, chunks, take
 
@@ -426,11 +426,7 @@ def seeds_in_parallel(cfg: ReductionConfig, seeds: int, vectors: Vectors) -> boo
     if cfg.parallel_seeds == "never" or not cfg.enabled or _backend(cfg) != "umap-learn" or seeds < 2 \
             or not isinstance(vectors, np.ndarray) or not ray.is_initialized():
         return False
-    if cfg.parallel_seeds == "always":
-        return True
-    from ray._private.state import available_resources_per_node
-
-    return fits({"CPU": 1}, seeds + 1, list(available_resources_per_node().values()))
+    return cfg.parallel_seeds == "always" or fits_now({"CPU": 1}, seeds + 1)
 
 
 def reducer_dir(stage_path: Path, seed: int) -> Path:
