@@ -25,7 +25,7 @@ force, BLAS; once for all seeds) with :class:`ExactSearch` as the index ``transf
 larger fits, and fits on a sample whose other rows are transformed, take pynndescent's NN-descent.
 
 umap-learn (and numba) are imported only when a reducer is fitted or loaded. The first fit
-of a process JIT-compiles numba code: 18 s of one core on the exact path, 47 s with NN-descent
+of a process JIT-compiles numba code: 17 s of one core on the exact path, 43 s with NN-descent
 (benchmarks/results/reduce_knn.json), which :mod:`llmclust.pipeline.jit_cache` keeps on disk, so
 later jobs on the machine load most of it.
 :func:`start_warm_up` pays what is left in a background thread while the representation's
