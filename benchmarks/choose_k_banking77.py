@@ -1,14 +1,19 @@
 """``clustering.n_clusters: auto`` on Banking77 test (3080 texts) and train (10,003), 77 intents each.
 
-    python benchmarks/choose_k_banking77.py       # -> benchmarks/results/choose_k_banking77.json (about 6 minutes)
+    python benchmarks/choose_k_banking77.py       # -> benchmarks/results/choose_k_banking77.json (about 10 minutes)
 
-For each set, on the same MiniLM vectors as the baseline job: the reduce stage's UMAP for seeds
-0..4, then what a job with ``n_clusters: auto`` does, K estimated on seed 0's reduced vectors
-(``chosen_k``, ``seconds``) and KMeans with that K for every seed (ACC / NMI, labels used only
-to score). ``k_by_seed``: the estimate on each seed's reduced vectors (how much the estimate
-moves with the layout). ``true_k_baseline``: KMeans told K = 77 on the same reduced vectors.
-``bertopic_default``: BERTopic's default (UMAP + HDBSCAN, outliers as one more cluster) on the
-same embeddings, as ``benchmarks/reduction_banking77.py`` measured it (``pip install -e ".[cpu,bench]"``).
+For each set, on the same MiniLM vectors as the baseline job: what a job with ``n_clusters: auto``
+does, K estimated from five reduced samples (seeds 0-4; ``chosen_k``, ``seconds``), then the reduce
+stage's UMAP for seeds 0..4 and KMeans with that K on each (ACC / NMI, labels used only to score).
+``k_by_run``: the estimate from seeds 0-4, 5-9 and 10-14, three jobs that differ only in their
+seeds (``k_spread``: how far apart they land); ``k_by_seed``: what each of the five samples alone
+would choose (why the estimate averages them). ``true_k_baseline``: KMeans told K = 77 on the same
+reduced vectors. ``bertopic_default``: BERTopic's default (UMAP + HDBSCAN, outliers as one more
+cluster) on the same embeddings, as ``benchmarks/reduction_banking77.py`` measured it.
+
+``shapes``: corpora of other shapes cut from train (12, 25 and 50 intents; 20 texts an intent;
+sizes falling as a power law, down to 8 texts), K chosen beside their number of intents: a check
+that nothing is tuned to 77 intents of 40 or 130 texts.
 """
 
 from __future__ import annotations
@@ -20,14 +25,21 @@ from common import RESULTS, TEST_CSV, TRAIN_CSV, write_result
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from llmclust.pipeline.choose_k import estimate_k  # noqa: E402
+from llmclust.pipeline.choose_k import estimate_k, estimation_seeds  # noqa: E402
 from llmclust.pipeline.clustering import ClusteringConfig, kmeans  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder  # noqa: E402
 from llmclust.pipeline.evaluation import scores  # noqa: E402
 from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
+RUNS = [0, 5, 10]  # first seeds of three jobs
+UMAP = ReductionConfig(method="umap", parallel_seeds="never")
 BERTOPIC = {"test": "reduction_banking77.json", "train": "reduction_banking77_train.json"}
+
+
+def choose(vectors: np.ndarray, first_seed: int = 0):
+    k_min, k_max = ClusteringConfig(n_clusters="auto").k_range(len(vectors))
+    return estimate_k(vectors, k_min, k_max, estimation_seeds(first_seed), UMAP)
 
 
 def scored(spaces: dict, y, k: int) -> dict:
@@ -37,34 +49,59 @@ def scored(spaces: dict, y, k: int) -> dict:
             "nmi_mean": round(float(np.mean([r["nmi"] for r in per_seed])), 2)}
 
 
-def one_set(name: str, path, embedder) -> dict:
-    data = pd.read_csv(path)
-    y, true_k = data["category"].to_numpy(), data["category"].nunique()
-    vectors = embedder.encode(data["text"].tolist())
-    spaces = {s: fit_transform(vectors, ReductionConfig(method="umap"), s)[1] for s in SEEDS}
-    k_min, k_max = ClusteringConfig(n_clusters="auto").k_range(len(data))
-    t0 = time.perf_counter()
-    chosen = estimate_k(spaces[SEEDS[0]], k_min, k_max, SEEDS[0])
-    seconds = round(time.perf_counter() - t0, 2)
-    by_seed = [chosen.k] + [estimate_k(spaces[s], k_min, k_max, s).k for s in SEEDS[1:]]
+def one_set(name: str, vectors: np.ndarray, y: np.ndarray) -> dict:
+    true_k = len(set(y))
+    chosen = choose(vectors)
+    by_run = [chosen.k] + [choose(vectors, first).k for first in RUNS[1:]]
+    spaces = {s: fit_transform(vectors, UMAP, s)[1] for s in SEEDS}
     bertopic = json.loads((RESULTS / BERTOPIC[name]).read_text())["bertopic_default"]
-    out = {"n": len(data), "true_k": int(true_k), "chosen_k": chosen.k, "band": list(chosen.band), "reason": chosen.reason,
-           "k_by_seed": by_seed, "k_spread": round(max(by_seed) / min(by_seed) - 1, 3),
-           "within_10_percent": abs(chosen.k - true_k) <= 0.1 * true_k, **scored(spaces, y, chosen.k), "seconds": seconds,
+    out = {"n": len(y), "true_k": true_k, "chosen_k": chosen.k, "band": list(chosen.band), "reason": chosen.reason,
+           "k_by_run": by_run, "k_spread": round(max(by_run) / min(by_run) - 1, 3), "k_by_seed": chosen.k_by_seed,
+           "within_10_percent": abs(chosen.k - true_k) <= 0.1 * true_k, **scored(spaces, y, chosen.k),
+           "seconds": chosen.seconds,
            "bertopic_default": {"k": bertopic["n_clusters_mean"], "outlier_share": bertopic["outlier_share_mean"],
                                 "acc_mean": bertopic["acc_mean"], "nmi_mean": bertopic["nmi_mean"],
                                 "source": f"benchmarks/results/{BERTOPIC[name]} (5 seeds)"},
-           "true_k_baseline": scored(spaces, y, int(true_k))}
+           "true_k_baseline": scored(spaces, y, true_k)}
     print(name, {k: v for k, v in out.items() if k not in ("reason", "bertopic_default")}, flush=True)
+    return out
+
+
+def shapes(vectors: np.ndarray, y: np.ndarray) -> dict:
+    """Other corpus shapes cut from train's vectors (intents in a seeded order)."""
+    intents = np.random.default_rng(1).permutation(np.unique(y))
+    rng = np.random.default_rng(0)
+
+    def cut(classes, size) -> np.ndarray:
+        return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), min(size(i, c), (y == c).sum()), replace=False)
+                                       for i, c in enumerate(classes)]))
+
+    cuts = {"12 intents, all texts": cut(intents[:12], lambda i, c: len(y)),
+            "25 intents, all texts": cut(intents[:25], lambda i, c: len(y)),
+            "50 intents, 60 texts each": cut(intents[:50], lambda i, c: 60),
+            "77 intents, 20 texts each": cut(intents, lambda i, c: 20),
+            "77 intents, power-law sizes (8 to 130)": cut(intents, lambda i, c: max(8, int((y == c).sum() / (1 + i) ** 0.7)))}
+    out = {}
+    for name, rows in cuts.items():
+        chosen = choose(vectors[rows])
+        true_k = len(np.unique(y[rows]))
+        out[name] = {"n": len(rows), "true_k": true_k, "chosen_k": chosen.k, "band": list(chosen.band),
+                     "error": round(chosen.k / true_k - 1, 3), "seconds": chosen.seconds}
+        print(name, out[name], flush=True)
     return out
 
 
 def main() -> None:
     embedder = make_embedder(EmbeddingConfig(device="cpu"))
-    result = {"estimator": "silhouette band centre (llmclust.pipeline.choose_k), on seed 0's 5-d UMAP vectors",
+    result = {"estimator": "silhouette band centre over five re-reduced samples of 3000 rows (llmclust.pipeline.choose_k)",
               "embedder": "all-MiniLM-L6-v2", "seeds": SEEDS}
     for name, path in (("test", TEST_CSV), ("train", TRAIN_CSV)):
-        result[name] = one_set(name, path, embedder)
+        data = pd.read_csv(path)
+        t0 = time.perf_counter()
+        vectors = embedder.encode(data["text"].tolist())
+        print(f"{name}: embedded in {time.perf_counter() - t0:.0f} s", flush=True)
+        result[name] = one_set(name, vectors, data["category"].to_numpy())
+    result["shapes"] = shapes(vectors, data["category"].to_numpy())
     write_result(RESULTS / "choose_k_banking77.json", result)
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/scale_job.py                                  # N = 100k, 300k, 1M -> scale.json "baseline_job"
     python benchmarks/scale_job.py --sizes 3000 --out /tmp/scale.json   # the CI smoke run
+    python benchmarks/scale_job.py --sizes 100000 --auto-k              # clustering.n_clusters=auto -> "baseline_job_auto_k"
 
 Corpus: synthetic texts (``scale_data.texts_of``: six words, three of them from the text's
 topic of ~1000 texts) with the topic as the label column, in one Parquet file.
@@ -56,11 +57,11 @@ def corpus(n: int, data: Path) -> Path:
     return path
 
 
-def run_job(n: int, data: Path, fit_sample: int, run_dir: Path) -> dict:
+def run_job(n: int, data: Path, fit_sample: int, run_dir: Path, k: int | str = K) -> dict:
     overrides = [f"corpus.path={corpus(n, data)}", "corpus.id_column=id", "evaluation.label_column=topic",
                  "embedding.model=hashing-384", "embedding.batch_size=4096", "embedding.chunk_rows=200000",
                  f"reduce.fit_sample={fit_sample if n > fit_sample else 0}", "reduce.n_epochs=0",
-                 f"clustering.n_clusters={K}",
+                 f"clustering.n_clusters={k}",
                  "clustering.seeds=[0]", f"run.dir={run_dir}"]
     cmd = [sys.executable, str(REPO / "cluster_jobs" / "baseline.py"), "--config", str(REPO / "ray_configs" / "local.yaml"),
            "--no-report", *overrides]
@@ -76,7 +77,10 @@ def run_job(n: int, data: Path, fit_sample: int, run_dir: Path) -> dict:
         stages[m["stage"]] = {"seconds": m["seconds"], "driver_peak_rss_mb": m.get("driver_peak_rss_mb")}
     return {"seconds": round(seconds, 1), "driver_peak_rss_mb": result["driver_peak_rss_mb"], "stages": stages,
             "acc": result["metrics"]["acc_mean"], "nmi": result["metrics"]["nmi_mean"], "k": result["k"],
-            "fit_sample": fit_sample if n > fit_sample else n, "seeds": 1, "load_average": round(os.getloadavg()[0], 2)}
+            "fit_sample": fit_sample if n > fit_sample else n, "seeds": 1, "load_average": round(os.getloadavg()[0], 2),
+            **({"k_choice": {key: result["k_choice"][key] for key in ("k", "band", "k_by_seed", "sample")},
+                "choose_k_vs_reduce_and_cluster": round(stages["choose_k"]["seconds"] / (
+                    stages["reduce"]["seconds"] + stages["cluster"]["seconds"]), 2)} if k == "auto" else {})}
 
 
 def projection(by_n: dict) -> dict:
@@ -98,14 +102,20 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "llmclust_scale")
     parser.add_argument("--runs", type=Path, default=Path(tempfile.gettempdir()) / "llmclust_scale_runs")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--auto-k", action="store_true",
+                        help=f"clustering.n_clusters=auto (the topics: about N / 1000) instead of {K}: what choosing K costs")
     args = parser.parse_args(argv)
 
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
-    job = result.setdefault("baseline_job", {"method": __doc__.split("\n\n")[2:5], "sizes": {}})
+    key, k = ("baseline_job_auto_k", "auto") if args.auto_k else ("baseline_job", K)
+    job = result.setdefault(key, {"method": __doc__.split("\n\n")[2:5], "sizes": {}})
     for n in args.sizes:
-        job["sizes"][str(n)] = row = run_job(n, args.data, args.fit_sample, args.runs / f"baseline_{n}")
+        job["sizes"][str(n)] = row = run_job(n, args.data, args.fit_sample, args.runs / f"{key}_{n}", k)
         print(f"N={n}: baseline job {row['seconds']} s, driver peak {row['driver_peak_rss_mb']} MB, "
-              f"ACC {row['acc']}, load {row['load_average']}", flush=True)
+              f"ACC {row['acc']}, K {row['k']}, load {row['load_average']}", flush=True)
+        if args.auto_k:
+            print(f"  choose_k {row['stages']['choose_k']['seconds']} s = {row['choose_k_vs_reduce_and_cluster']} x "
+                  f"reduce + cluster; K {row['k_choice']}", flush=True)
         job["projection_10m"] = projection(job["sizes"])
         big = [int(s) for s in job["sizes"] if int(s) >= 1_000_000]
         if big:

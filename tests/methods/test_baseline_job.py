@@ -156,7 +156,9 @@ def test_auto_k_is_chosen_once_recorded_and_clustered_with(ray_cluster, job_conf
     assert model.n_clusters_ == result["k"] == choice["k"] == len(set(model.labels_))
     assert choice["band"][0] <= choice["k"] <= choice["band"][1] and choice["curve"]["k"][0] == 2
     assert 5 <= choice["k"] <= 20  # 10 well-separated intents
+    assert choice["final_k"] == choice["k"] and choice["decided_by"] == "the estimate"
+    assert len(choice["k_by_seed"]) == len(choice["curve"]["by_seed"]) == 5  # five reduced samples, whatever the seeds
     assert model.config.clustering.n_clusters == "auto"  # the user's config is kept (a second fit chooses again)
-    # the estimate read the first seed's reduced vectors: the reduce stage the clustering then reused
+    # the estimate reduced samples of its own: the clustering's reduce stage comes after it, with its K
     assert set(manifests(run)) == {"corpus", "embed", "reduce", "choose_k", "cluster", "evaluate"}
     assert manifests(run)["choose_k"]["k"] == choice["k"]

@@ -1,10 +1,17 @@
 """K chosen without labels: the estimator on separated blobs, its config checks, its report section."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from llmclust.config import ConfigError, from_dict
-from llmclust.pipeline.choose_k import estimate_k, k_grid
+from llmclust.pipeline import choose_k
+from llmclust.pipeline.choose_k import estimate_k, estimation_reduce, k_grid
 from llmclust.pipeline.clustering import ClusteringConfig
+from llmclust.pipeline.reduction import ReductionConfig
+
+UMAP = ReductionConfig(method="umap", n_epochs=50, parallel_seeds="never")
+SEEDS = [0, 1, 2]
 
 
 def test_grid_is_geometric_and_ends_at_both_bounds():
@@ -20,18 +27,41 @@ def test_separated_blobs_get_their_number_within_the_band(centres):
 
     x, _ = make_blobs(n_samples=60 * centres, n_features=5, centers=centres, cluster_std=0.4, center_box=(-30, 30),
                       random_state=1)
-    found = estimate_k(x, 2, 100, seed=0)
+    found = estimate_k(x, 2, 100, SEEDS, UMAP)
     assert found.band[0] <= found.k <= found.band[1]
     assert abs(found.k - centres) <= max(1, 0.1 * centres), found.reason
     assert found.curve["k"][0] == 2 and len(found.curve["silhouette"]) == len(found.curve["k"])
-    assert estimate_k(x, 2, 100, seed=0).k == found.k  # the same K every run
+    assert np.asarray(found.curve["by_seed"]).shape == (len(SEEDS), len(found.curve["k"]))
+    assert len(found.k_by_seed) == len(SEEDS) and "averaged over 3 reduced samples" in found.reason
+    assert estimate_k(x, 2, 100, SEEDS, UMAP).to_dict() | {"seconds": 0} == found.to_dict() | {"seconds": 0}  # run after run
+
+
+def test_each_repeat_reduces_its_own_sample_read_in_one_pass(monkeypatch):
+    x = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
+    reads, seen = [], []
+    monkeypatch.setattr(choose_k, "take", lambda v, rows: reads.append(rows) or v[rows])
+    monkeypatch.setattr(choose_k, "repeat_curve", lambda rows, reduce, grid, seed: seen.append((rows, reduce, seed))
+                        or np.linspace(0, 1, len(grid)))
+    found = estimate_k(x, 2, 3, [7, 8], UMAP, sample=24)  # 24 rows a repeat (>= 8 per cluster at k_max=3)
+    assert len(reads) == 1 and [s for _, _, s in seen] == [7, 8]
+    first, second = seen[0][0], seen[1][0]
+    assert first.shape == second.shape == (24, 3) and not np.array_equal(first, second)
+    assert set(map(tuple, first)) <= set(map(tuple, x))  # rows of the corpus, whole
+    assert seen[0][1].use_gpu == "never" and seen[0][1].fit_sample == 0  # a 24-row fit needs no GPU, no sub-sample
+    assert found.sample == 24 and found.k_by_seed == [3, 3]  # a rising curve: the band is at the top
+
+
+def test_the_estimate_reduces_even_where_the_job_does_not():
+    assert estimation_reduce(ReductionConfig(method="none")).method == "umap"  # raw-space silhouettes rise with K
+    mine = replace(UMAP, n_neighbors=30, use_gpu="always", fit_sample=500)
+    assert estimation_reduce(mine) == replace(mine, use_gpu="never", fit_sample=0)  # otherwise as the job reduces
 
 
 def test_the_grid_stops_at_an_eighth_of_the_sample_and_says_so():
     x = np.random.default_rng(0).normal(size=(240, 3))
-    found = estimate_k(x, 2, 200, seed=0, sample=160)
-    assert found.sample == 160 and max(found.curve["k"]) == 20
-    if found.band[1] == 20:
+    found = estimate_k(x, 2, 200, SEEDS, UMAP, sample=160)
+    assert found.sample == 240 and max(found.curve["k"]) == 30  # k_max=200 asks for 1,600 rows: there are 240
+    if found.band[1] == 30:
         assert "sample / 8" in found.reason
 
 
@@ -53,8 +83,8 @@ def test_the_report_draws_the_curve_and_says_why():
     from llmclust.report.k_choice import k_choice_section
 
     x = np.random.default_rng(0).normal(size=(300, 3)) + np.repeat(np.eye(3) * 12, 100, axis=0)
-    choice = estimate_k(x, 2, 30, seed=0).to_dict()
+    choice = estimate_k(x, 2, 30, SEEDS, UMAP).to_dict()
     section = k_choice_section(choice)
     assert section.title == "How K was chosen" and f"K = {choice['k']}" in section.text
     assert "without labels" in section.text and choice["reason"] in section.text
-    assert [trace.name for trace in section.figure.data] == ["silhouette", "smoothed"]
+    assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]

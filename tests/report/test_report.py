@@ -110,7 +110,8 @@ def test_stage_facts_in_finishing_order_with_llm_counts(tmp_path):
     assert facts[0].llm == {"calls": 8, "cache_hits": 2, "errors": 0} and facts[1].llm is None
 
 
-GRANULARITY = {"k": 12, "judge": "llm:SmolLM2", "answered": 40, "unanswered": 2,
+GRANULARITY = {"k": 12, "k_from_pairs": 12, "judge": "llm:SmolLM2", "answered": 40, "unanswered": 2,
+               "audit": {"weight": 1.0, "decision": "kept"},
                "classical": {"bic": 10, "elbow": 10, "silhouette": 14}, "fbeta": {"8": 0.4, "12": 0.7, "16": 0.5}}
 
 
@@ -122,6 +123,12 @@ def test_k_choice_names_the_method_that_chose_it(tmp_path):
     section = ClusterLLMClusterer.k_choice(tmp_path, config)
     assert section.text.startswith("K = 12, chosen by ClusterLLM") and "40 answered pair judgements" in section.text
     assert "clustering.n_clusters = 77 was not used" in section.text
+    untrusted = {**GRANULARITY, "k": 9, "audit": {"weight": 0.0, "decision": "weight 0: no better than chance"}}
+    (tmp_path / "granularity" / "granularity.json").write_text(json.dumps(untrusted))
+    text = ClusterLLMClusterer.k_choice(tmp_path, {"clustering": {"n_clusters": "auto"}}).text
+    assert text.startswith("K = 9, from the unsupervised estimate: the audit gave the pair answers no weight "
+                           "(weight 0: no better than chance); ClusterLLM would have taken 12")
+    assert "The merge levels were the estimate's band." in text
     curve = figure_div(section.figure)
     assert "chosen K = 12" in curve and "bic, elbow: 10" in curve and "silhouette: 14" in curve
 

@@ -157,7 +157,7 @@ class TextClusterer:
         if rep.audit is not None:
             extra["llm_audit"] = rep.audit
         if self.k_estimate_ is not None:
-            extra["k_choice"] = self.k_estimate_.to_dict()
+            extra["k_choice"] = {**self.k_estimate_.to_dict(), "final_k": k, "decided_by": self.k_decided_by()}
         centroids = publish(run, cfg, table, best, names, rep.embed_vectors, rep.embedder_path, clustered.metrics,
                             reducer_path=reducer, **extra)
         self.labels_ = best.labels
@@ -215,18 +215,12 @@ class TextClusterer:
         return Clustered(runs, evaluate_stage(run, self._truth, runs, stage, f"{prefix}evaluate"), stage, reduce)
 
     def choose_k(self, run: RunDir, table: pa.Table, corpus: Stage) -> KEstimate:
-        """``clustering.n_clusters: auto``: K estimated on the untrained embedder's vectors, reduced
-        as the clustering reduces them (its first seed), before any method-specific stage, so every
-        method clusters with the K its baseline comparison uses; those stages are reused there."""
+        """``clustering.n_clusters: auto``: K estimated on the untrained embedder's vectors (reduced
+        samples of them, :mod:`llmclust.pipeline.choose_k`), before any method-specific stage, so
+        every method clusters with the K its baseline comparison uses."""
         cfg = self.config
         vectors, stage = embed_stage(run, cfg.embedding, table, corpus, lazy=True)
-        if not cfg.reduce.enabled:
-            return choose_k_stage(run, cfg.clustering, as_array(vectors), stage)[0]
-        seeds, name = cfg.clustering.seeds, "reduce"  # the baseline's own clustering
-        if self.compares_to_baseline:  # its comparison's, or only the first seed where none follows
-            seeds, name = (seeds, "baseline_reduce") if self._compares(cfg) else (seeds[:1], "choose_k_reduce")
-        spaces, stage = reduce_stage(run, cfg.reduce, vectors, stage, seeds, name)
-        return choose_k_stage(run, cfg.clustering, spaces[seeds[0]], stage)[0]
+        return choose_k_stage(run, cfg.clustering, cfg.reduce, vectors, stage)[0]
 
     def _compares(self, cfg: JobConfig) -> bool:
         """Whether the fit clusters the untrained embedder's vectors beside the method's (``baseline_``)."""
@@ -267,8 +261,12 @@ class TextClusterer:
 
     @classmethod
     def k_choice(cls, run_path: Path, config: dict) -> ReportSection | None:
-        """How the method chose K, when it did (None: ``clustering.n_clusters`` was used)."""
+        """How the method chose K, when it did (None: ``clustering.n_clusters`` or the estimate was used)."""
         return None
+
+    def k_decided_by(self) -> str:
+        """With ``n_clusters: auto``, what set the final K (result.json's ``k_choice.decided_by``)."""
+        return "the estimate"
 
     def _embedder(self) -> Embedder:
         if getattr(self, "_embedder_cache", None) is None:

@@ -1,46 +1,54 @@
-"""Choosing K without labels (``clustering.n_clusters: auto``): the silhouette band's centre.
+"""Choosing K without labels (``clustering.n_clusters: auto``): the silhouette band's centre,
+over several re-reduced samples.
 
-On a seeded sample of ``sample`` rows of the space the method clusters in (the first seed's
-reduced vectors by default), KMeans is run for every K of a geometric grid from ``k_min`` to
-``k_max`` (steps of 8 %, K at most sample / 8 so that a cluster averages 8 sampled rows) and
-the silhouette of each clustering is taken on the same sample. One KMeans start per K makes
-the curve jump by about 0.02 between neighbours, so it is smoothed over 5 grid points (±16 %
-in K). The band is the run of grid points around the smoothed peak that stay within
-``TOLERANCE`` (2 %) of it, and K is the band's geometric centre. Every constant is relative (a ratio, a
-tolerance, rows per cluster); none names a number of classes. The cost does not grow with n
-(a fixed sample; silhouette is quadratic in the sample, never in n).
+Each of ``REPEATS`` repeats draws its own seeded sample of ``SAMPLE`` rows, reduces it as the
+job reduces (UMAP, fitted on the sample alone), and runs KMeans for every K of a geometric grid
+from ``k_min`` to ``k_max`` (8 % apart; K at most sample / 8, so that a cluster averages 8
+sampled rows), scoring each clustering by its silhouette on the sample. The repeats' curves are
+averaged, smoothed over 5 grid points (±16 % in K), and the band is the run of grid points
+around the peak that stay within ``TOLERANCE`` (5 %) of it; K is the band's centre of mass in
+log K, each point weighted by its height above the band's floor.
 
-What it finds (benchmarks/results/choose_k_banking77.json): with UMAP's 15 neighbours and
-min_dist 0 an intent's texts gather in clumps of roughly 30-40, and the silhouette peaks
-where a cluster is one clump. Banking77 test (40 texts an intent, 77 intents) gets K = 72,
-band 59-87; train (130 an intent) gets 228, about 3 clusters an intent. Both beat BERTopic's
-default (HDBSCAN) on ACC and NMI; only test is within 10 % of the intents. Clearly separated
-classes are found at any density. The band and the curve are recorded so that a user can
-see how flat the choice was; the report draws it.
+Why a fixed-size sample, reduced afresh: UMAP's neighbourhood is a fixed number of rows (15), so
+the clumps it draws are a fixed number of rows too, and on the whole corpus the silhouette peak
+follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77 intents) gave
+72, train (10,003 texts, the same 77 intents) 228. Reduced at one sample size, both read the
+same structure: 78 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats:
+one repeat's K moves by ±25 % with its sample and layout (test: 54 to 87 over ten); the mean
+of five moves by about 1 %. Why reduced even when the job clusters unreduced vectors: the
+silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288). Every
+constant is relative (a ratio, a tolerance, rows per cluster); none names a number of classes.
+The cost does not grow with the corpus: five reductions of 3,000 rows and five curves, the
+repeats in parallel Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``).
 
 Example::
 
-    estimate = estimate_k(reduced, k_min=2, k_max=300, seed=0)
-    estimate.k, estimate.band, estimate.reason
+    estimate = estimate_k(vectors, k_min=2, k_max=300, seeds=[0, 1, 2, 3, 4], reduce=ReductionConfig("umap"))
+    estimate.k, estimate.band, estimate.reason, estimate.k_by_seed
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from llmclust.pipeline.reduction import ReductionConfig, Vectors, fit_transform, seeds_in_parallel
+from llmclust.ray_session import make_room
 from llmclust.store.runs import RunDir, Stage
+from llmclust.store.vectors import take
 
 log = logging.getLogger(__name__)
 
-ESTIMATOR = "silhouette band centre"
+ESTIMATOR = "silhouette band centre over re-reduced samples"
+SAMPLE = 3000  # rows a repeat reduces and scores (more where k_max asks for 8 a cluster)
+REPEATS = 5  # samples, each with its own layout: their curves are averaged
 GRID_RATIO = 1.08  # K grid step
 ROWS_PER_CLUSTER = 8  # sampled rows a cluster must average: the grid stops at sample / 8
 SMOOTHING = 5  # grid points averaged
-TOLERANCE = 0.02  # the band: within 2 % of the smoothed peak
+TOLERANCE = 0.05  # the band: within 5 % of the smoothed peak
 
 
 @dataclass
@@ -48,7 +56,9 @@ class KEstimate:
     k: int
     band: tuple[int, int]
     reason: str
-    curve: dict = field(default_factory=dict)  # k, silhouette, smoothed: one value per grid point
+    # k, silhouette (the repeats' mean), smoothed: one value per grid point; by_seed: each repeat's curve
+    curve: dict = field(default_factory=dict)
+    k_by_seed: list[int] = field(default_factory=list)  # each repeat's own band centre: the spread a single one has
     estimator: str = ESTIMATOR
     sample: int = 0
     seconds: float = 0.0
@@ -76,56 +86,127 @@ def _smooth(values: np.ndarray) -> np.ndarray:
     return np.convolve(np.pad(values, pad, mode="edge"), np.ones(SMOOTHING) / SMOOTHING, "valid")
 
 
-def estimate_k(vectors: np.ndarray, k_min: int, k_max: int, seed: int, sample: int = 3000) -> KEstimate:
-    """K for ``vectors`` (see the module doc); deterministic for a seed."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
-    t0 = time.perf_counter()
-    x = vectors
-    if len(x) > sample:  # sampled before the copy to float64
-        x = x[np.sort(np.random.default_rng(seed).choice(len(x), sample, replace=False))]
-    x = np.asarray(x, np.float64)
-    top = max(k_min, min(k_max, len(x) // ROWS_PER_CLUSTER))
-    grid = k_grid(k_min, top)
-    silhouette = np.array([silhouette_score(x, KMeans(k, n_init=1, random_state=seed).fit(x).labels_) for k in grid])
-    smoothed = _smooth(silhouette)
+def _band(smoothed: np.ndarray) -> tuple[int, int, int]:
+    """Grid indices (low, peak, high) of the run around the peak within ``TOLERANCE`` of it."""
     peak = int(smoothed.argmax())
     near = smoothed >= smoothed[peak] - TOLERANCE * abs(smoothed[peak])
     lo = hi = peak
     while lo > 0 and near[lo - 1]:
         lo -= 1
-    while hi < len(grid) - 1 and near[hi + 1]:
+    while hi < len(smoothed) - 1 and near[hi + 1]:
         hi += 1
-    k = int(round(np.sqrt(grid[lo] * grid[hi])))
+    return lo, peak, hi
+
+
+def _centre(grid: list[int], smoothed: np.ndarray) -> tuple[int, int, int]:
+    """K, and the band's ends: the band's centre of mass in log K, each grid point weighted by its
+    height above the band's floor (its edges, where noise decides, weigh least)."""
+    lo, peak, hi = _band(smoothed)
+    weight = smoothed[lo : hi + 1] - (smoothed[peak] - TOLERANCE * abs(smoothed[peak]))
+    if weight.sum() <= 0:  # a flat band
+        weight = np.ones_like(weight)
+    k = float(np.exp(np.average(np.log(grid[lo : hi + 1]), weights=weight)))
+    return int(round(k)), grid[lo], grid[hi]
+
+
+def silhouette_curve(x: np.ndarray, grid: list[int], seed: int) -> np.ndarray:
+    """Silhouette of KMeans (one start, ``seed``) on ``x`` for each K of ``grid``; the distances
+    are computed once for the whole grid."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    x = np.asarray(x, np.float64)
+    distances = pairwise_distances(x)
+    return np.array([silhouette_score(distances, KMeans(k, n_init=1, random_state=seed).fit(x).labels_,
+                                      metric="precomputed") for k in grid])
+
+
+def repeat_curve(rows: np.ndarray, reduce: ReductionConfig, grid: list[int], seed: int) -> np.ndarray:
+    """One repeat: ``rows`` (a sample) reduced with ``seed``, then :func:`silhouette_curve`."""
+    return silhouette_curve(fit_transform(rows, reduce, seed)[1], grid, seed)
+
+
+def _samples(vectors: Vectors, size: int, seeds: list[int]) -> list[np.ndarray]:
+    """Each seed's sample of ``size`` rows (all rows when there are fewer), read in one pass."""
+    n = len(vectors)
+    picks = [np.arange(n) if n <= size else np.sort(np.random.default_rng(s).choice(n, size, replace=False))
+             for s in seeds]
+    union = np.unique(np.concatenate(picks))
+    block = np.asarray(take(vectors, union), np.float32)
+    return [block[np.searchsorted(union, p)] for p in picks]
+
+
+def _curves(samples: list[np.ndarray], reduce: ReductionConfig, grid: list[int], seeds: list[int]) -> np.ndarray:
+    """Every repeat's curve: one-CPU Ray tasks at once where the cluster has a CPU for each and one
+    more (or ``parallel_seeds: always``), else one after another here."""
+    if seeds_in_parallel(reduce, len(seeds), samples[0]):
+        import ray
+
+        make_room({"CPU": 1}, len(seeds))
+        task = ray.remote(num_cpus=1)(repeat_curve)
+        return np.array(ray.get([task.remote(x, reduce, grid, s) for x, s in zip(samples, seeds)]))
+    return np.array([repeat_curve(x, reduce, grid, s) for x, s in zip(samples, seeds)])
+
+
+def estimation_reduce(reduce: ReductionConfig) -> ReductionConfig:
+    """How the samples are reduced: as the job reduces (UMAP when it does not), fitted on the
+    whole sample, with umap-learn here or in CPU tasks (a 3,000-row fit needs no GPU)."""
+    base = reduce if reduce.enabled else ReductionConfig(method="umap")
+    return replace(base, fit_sample=0, use_gpu="never")
+
+
+def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduce: ReductionConfig,
+               sample: int = SAMPLE) -> KEstimate:
+    """K for ``vectors`` (see the module doc); the same K for the same seeds, run after run."""
+    t0 = time.perf_counter()
+    size = min(len(vectors), max(sample, ROWS_PER_CLUSTER * k_max))
+    top = max(k_min, min(k_max, size // ROWS_PER_CLUSTER))
+    grid = k_grid(k_min, top)
+    curves = _curves(_samples(vectors, size, seeds), estimation_reduce(reduce), grid, seeds)
+    smoothed = _smooth(curves.mean(axis=0))
+    lo, peak, hi = _band(smoothed)
+    k, *band = _centre(grid, smoothed)
+    k_by_seed = [_centre(grid, _smooth(c))[0] for c in curves]
     edge = ""
     if hi == len(grid) - 1 and top < k_max:
         edge = f"; the grid stopped at {top} (sample / {ROWS_PER_CLUSTER}), below k_max={k_max}"
     elif lo == 0 or hi == len(grid) - 1:
         edge = "; the band reaches the end of [k_min, k_max]: widen it"
-    reason = (f"the geometric centre of K {grid[lo]}-{grid[hi]}, where the smoothed silhouette of KMeans on "
-              f"{len(x)} sampled rows stays within {TOLERANCE:.0%} of its peak {smoothed[peak]:.3f} at K={grid[peak]}{edge}")
-    curve = {"k": grid, "silhouette": silhouette.round(4).tolist(), "smoothed": smoothed.round(4).tolist()}
-    return KEstimate(k, (grid[lo], grid[hi]), reason, curve, sample=len(x), seconds=round(time.perf_counter() - t0, 2))
+    reason = (f"the centre of mass (in log K) of K {grid[lo]}-{grid[hi]}, where the smoothed silhouette of KMeans, "
+              f"averaged over {len(seeds)} reduced samples of {size} rows, stays within {TOLERANCE:.0%} of its "
+              f"peak {smoothed[peak]:.3f} at K={grid[peak]}{edge}")
+    curve = {"k": grid, "silhouette": curves.mean(axis=0).round(4).tolist(), "smoothed": smoothed.round(4).tolist(),
+             "by_seed": curves.round(4).tolist()}
+    return KEstimate(k, tuple(band), reason, curve, k_by_seed, sample=size,
+                     seconds=round(time.perf_counter() - t0, 2))
 
 
-def choose_k_stage(run: RunDir, cfg, space: np.ndarray, upstream: Stage) -> tuple[KEstimate, Stage]:
-    """:func:`estimate_k` on ``space`` as the checkpointed stage ``choose_k`` (``cfg``: the
-    ClusteringConfig); its manifest holds the curve, the band and the reason."""
-    k_min, k_max = cfg.k_range(len(space))
-    stage = run.stage("choose_k", k_min, k_max, cfg.seeds[0], ESTIMATOR, upstream.fingerprint)
+def estimation_seeds(first_seed: int) -> list[int]:
+    """The repeats' seeds: ``REPEATS`` from the clustering's first seed, whatever the number of
+    clustering seeds (one seed alone would move K by a quarter)."""
+    return [first_seed + r for r in range(REPEATS)]
+
+
+def choose_k_stage(run: RunDir, cfg, reduce: ReductionConfig, vectors: Vectors, upstream: Stage) -> tuple[KEstimate, Stage]:
+    """:func:`estimate_k` on ``vectors`` as the checkpointed stage ``choose_k`` (``cfg``: the
+    ClusteringConfig); its manifest holds the curves, the band and the reason."""
+    k_min, k_max = cfg.k_range(len(vectors))
+    seeds = estimation_seeds(cfg.seeds[0])
+    how = replace(estimation_reduce(reduce), parallel_seeds="auto")  # where the repeats run changes nothing
+    stage = run.stage("choose_k", k_min, k_max, seeds, ESTIMATOR, SAMPLE, how, upstream.fingerprint)
 
     def compute() -> KEstimate:
-        return estimate_k(space, k_min, k_max, cfg.seeds[0])
+        return estimate_k(vectors, k_min, k_max, seeds, reduce)
 
     def write(stage: Stage, estimate: KEstimate) -> dict:
         facts = estimate.to_dict()
         del facts["seconds"]  # the manifest's own seconds
-        return {"rows": len(space), **facts}
+        return {"rows": len(vectors), **facts}
 
     def read(stage: Stage) -> KEstimate:
         m = stage.manifest
-        return KEstimate(m["k"], tuple(m["band"]), m["reason"], m["curve"], m["estimator"], m["sample"], m["seconds"])
+        return KEstimate(m["k"], tuple(m["band"]), m["reason"], m["curve"], m["k_by_seed"], m["estimator"],
+                         m["sample"], m["seconds"])
 
     estimate = stage.run(compute, write, read)
     log.info("K chosen: %d (band %d-%d; %s, %.1f s)", estimate.k, *estimate.band, estimate.estimator, estimate.seconds)

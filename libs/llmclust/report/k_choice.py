@@ -1,5 +1,6 @@
-"""The report's "How K was chosen" for ``clustering.n_clusters: auto``: the silhouette curve
-over K, the band within tolerance of its peak, the chosen K and the estimator's reason."""
+"""The report's "How K was chosen" for ``clustering.n_clusters: auto``: each reduced sample's
+silhouette curve over K, their mean and its smoothing, the band within tolerance of the peak,
+the chosen K and the estimator's reason."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ def k_choice_section(choice: dict) -> ReportSection:
     import plotly.graph_objects as go
 
     curve, (lo, hi) = choice["curve"], choice["band"]
-    fig = go.Figure([go.Scatter(x=curve["k"], y=curve["silhouette"], mode="markers", name="silhouette",
-                                marker=dict(color="#9aa5b1", size=5)),
+    samples = [go.Scatter(x=curve["k"], y=values, mode="lines", name=f"sample {i}", showlegend=i == 1,
+                          legendgroup="samples", line=dict(color="#c8ced6", width=1))
+               for i, values in enumerate(curve["by_seed"], start=1)]
+    fig = go.Figure([*samples,
+                     go.Scatter(x=curve["k"], y=curve["silhouette"], mode="markers", name="mean",
+                                marker=dict(color="#6b7785", size=5)),
                      go.Scatter(x=curve["k"], y=curve["smoothed"], mode="lines", name="smoothed",
                                 line=dict(color="#1f77b4", width=2))])
     fig.add_vrect(x0=lo, x1=hi, fillcolor="#1f77b4", opacity=0.12, line_width=0)
@@ -20,6 +25,10 @@ def k_choice_section(choice: dict) -> ReportSection:
                   annotation_text=f"chosen K = {choice['k']}", annotation_position="top right")
     fig.update_layout(xaxis_title="K", yaxis_title="silhouette (sampled rows)",
                       legend=dict(orientation="h"))
-    text = (f"K = {choice['k']}, chosen without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
-            f"{choice['reason']}. The shaded band is the K range the estimate could not tell apart.")
+    singles = ", ".join(map(str, choice["k_by_seed"]))
+    final = choice.get("final_k", choice["k"])
+    decided = (f" The clustering used K = {final}, set by {choice['decided_by']}." if final != choice["k"] else "")
+    text = (f"K = {choice['k']}, estimated without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
+            f"{choice['reason']}. The shaded band is the K range the estimate could not tell apart. Each sample "
+            f"alone (grey) would have chosen {singles}: the mean of their curves is what makes K repeatable.{decided}")
     return ReportSection("How K was chosen", text, figure=fig)

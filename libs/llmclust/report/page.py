@@ -14,6 +14,7 @@ import html
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -203,13 +204,16 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
     def labels(clusters, representatives, k):
         return method.report_labels(run_path, clusters, representatives, k)
 
-    k_choice = (method.k_choice(run_path, facts.config)
-                or (k_choice_section(result["k_choice"]) if result.get("k_choice") else None)
-                or ReportSection("How K was chosen", f"K = {result['k']}, set by clustering.n_clusters."))
+    # the estimate (n_clusters: auto) and the method's own choice (ClusterLLM's pair answers), either or both
+    k_choices = [section for section in (k_choice_section(result["k_choice"]) if result.get("k_choice") else None,
+                                         method.k_choice(run_path, facts.config)) if section is not None]
+    if len(k_choices) == 2:
+        k_choices[1] = replace(k_choices[1], title="How the LLM refined K")
     sections = [
         ("Map of the texts", map_html + f'<p class="muted">{_e(caption)}</p>'),
         ("Clusters", _clusters_section(cluster_rows(assignments, names, proj.rows, labels), colours, snippet_chars)),
-        (k_choice.title, _method_section(k_choice)),
+        *[(section.title, _method_section(section))
+          for section in k_choices or [ReportSection("How K was chosen", f"K = {result['k']}, set by clustering.n_clusters.")]],
         ("Metrics", _metrics_section(result.get("metrics"), facts.config, result["method"],
                                      result.get("baseline_metrics"))),
     ]

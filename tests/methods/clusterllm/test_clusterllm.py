@@ -45,7 +45,7 @@ def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp
     monkeypatch.chdir(tmp_path)
     # 48 triplets give the audit ~23 answers to compare: too few to pass the default z = 2, so lower it
     extra = ["clusterllm.choose_k=true", "clusterllm.iterations=2", "clusterllm.granularity.pairs_per_merge=4",
-             "audit.min_z=1"]
+             "audit.min_z=1", "clustering.n_clusters=auto"]
     cfg = small_config(small_csv, "run", *extra)
     model = ClusterLLMClusterer(cfg, judge=OracleJudge(labels)).fit()
     run = Path(model.run_dir_)
@@ -54,9 +54,13 @@ def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp
     losses = json.loads((run / "train_iter1" / "losses.json").read_text())
     assert len(losses) == 2
     granularity = json.loads((run / "granularity" / "granularity.json").read_text())
-    # the oracle judge knows the 10 intents: its pair answers must lead close to K = 10
+    # the oracle judge knows the 10 intents: its pair answers, among the merge levels of the
+    # estimate's band, must lead close to K = 10, and result.json says that they set K
     assert abs(granularity["k"] - 10) <= 3, granularity["k"]
     assert model.n_clusters_ == granularity["k"] and model.cluster_centers_.shape[0] == granularity["k"]
+    choice = json.loads((run / "result.json").read_text())["k_choice"]
+    assert choice["band"][0] <= granularity["k"] <= choice["band"][1] and choice["final_k"] == granularity["k"]
+    assert choice["decided_by"] == "the judge's pair answers, within the estimate's band"
     assert set(granularity["classical"]) == {"silhouette", "elbow", "bic"}
     manifest = json.loads((run / "judge_iter1" / "manifest.json").read_text())
     assert manifest["choice_1"] + manifest["choice_2"] + manifest["unanswered"] == 48
@@ -88,12 +92,14 @@ def test_a_position_biased_judge_trains_nothing_and_clusters_like_the_baseline(r
     from llmclust.methods import KMeansClusterer
     from llmclust.methods.clusterllm.judges import LLMJudge
 
-    cfg = small_config(small_csv, tmp_path / "run", "clusterllm.choose_k=true")
+    cfg = small_config(small_csv, tmp_path / "run", "clusterllm.choose_k=true", "clustering.n_clusters=auto")
     judge = LLMJudge(LLMConfig(num_actors=0), cfg.clusterllm.task, cfg.clusterllm.granularity.demonstrations,
                      backend=LastChoiceBackend())
     model = ClusterLLMClusterer(cfg, judge=judge).fit()
     assert model.audit_["triplets_iter1"]["weight"] == 0 and model.audit_["triplets_iter1"]["consistent"] == 0
-    assert model.audit_["pairs"]["weight"] == 0 and model.n_clusters_ == 10  # K stays clustering.n_clusters
+    assert model.audit_["pairs"]["weight"] == 0 and model.n_clusters_ == model.k_estimate_.k  # K stays the estimate
+    choice = json.loads((tmp_path / "run" / "result.json").read_text())["k_choice"]
+    assert choice["decided_by"] == "the estimate alone: the audit gave the judge's pair answers no weight"
     assert not (tmp_path / "run" / "train_iter1").exists()  # nothing was fine-tuned
-    baseline = KMeansClusterer(small_config(small_csv, tmp_path / "baseline")).fit()
+    baseline = KMeansClusterer(small_config(small_csv, tmp_path / "baseline", "clustering.n_clusters=auto")).fit()
     np.testing.assert_array_equal(model.labels_, baseline.labels_)

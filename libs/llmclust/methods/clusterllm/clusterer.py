@@ -124,6 +124,14 @@ class ClusterLLMClusterer(TextClusterer):
                                      retried=False))
         return stages
 
+    def k_decided_by(self) -> str:
+        g = getattr(self, "granularity_", None)
+        if g is None:
+            return "the estimate (clusterllm.choose_k is off)"
+        if g["audit"]["weight"] == 0:
+            return "the estimate alone: the audit gave the judge's pair answers no weight"
+        return "the judge's pair answers, within the estimate's band"
+
     def summary_lines(self) -> list[str]:
         g = getattr(self, "granularity_", None)
         chosen = [f"chosen K {g['k']} from {g['answered']} answered pairs; classical estimates {g['classical']}"] if g else []

@@ -14,11 +14,16 @@ def granularity_sentence(g: dict, config: dict) -> str:
     configured = config.get("clustering", {}).get("n_clusters")
     beta = config.get("clusterllm", {}).get("granularity", {}).get("beta", "?")
     classical = ", ".join(f"{name} {k}" for name, k in sorted(g["classical"].items()))
-    return (f"K = {g['k']}, chosen by ClusterLLM: the merge level whose clusters best agree with "
-            f"{g['answered']} answered pair judgements by {g['judge']} (F-beta, beta = {beta}; "
-            f"{g['unanswered']} pairs unanswered). Classical estimates on the same hierarchy: {classical}. "
-            + ("The merge levels were the band of the unsupervised estimate (clustering.n_clusters = auto)."
-               if configured == "auto" else f"clustering.n_clusters = {configured} was not used."))
+    pairs = (f"the merge level whose clusters best agree with {g['answered']} answered pair judgements by "
+             f"{g['judge']} (F-beta, beta = {beta}; {g['unanswered']} pairs unanswered)")
+    fallback = "the unsupervised estimate" if configured == "auto" else f"clustering.n_clusters = {configured}"
+    if g["audit"]["weight"] == 0:
+        chosen = (f"K = {g['k']}, from {fallback}: the audit gave the pair answers no weight "
+                  f"({g['audit']['decision']}); ClusterLLM would have taken {g['k_from_pairs']}, {pairs}. ")
+    else:
+        chosen = f"K = {g['k']}, chosen by ClusterLLM: {pairs}; {fallback} was not used. "
+    band = " The merge levels were the estimate's band." if configured == "auto" else ""
+    return chosen + f"Classical estimates on the same hierarchy: {classical}.{band}"
 
 
 def granularity_figure(g: dict):
