@@ -55,6 +55,7 @@ def test_the_estimate_reduces_even_where_the_job_does_not():
     assert estimation_reduce(ReductionConfig(method="none")).method == "umap"  # raw-space silhouettes rise with K
     mine = replace(UMAP, n_neighbors=30, use_gpu="always", fit_sample=500)
     assert estimation_reduce(mine) == replace(mine, use_gpu="never", fit_sample=0)  # otherwise as the job reduces
+    assert estimation_reduce(replace(mine, n_epochs=0)).n_epochs == ReductionConfig.n_epochs  # not UMAP's 500 at 3k rows
 
 
 def test_the_grid_stops_at_an_eighth_of_the_sample_and_says_so():
