@@ -93,7 +93,7 @@ def shapes(vectors: np.ndarray, y: np.ndarray) -> dict:
 
 def main() -> None:
     embedder = make_embedder(EmbeddingConfig(device="cpu"))
-    result = {"estimator": "silhouette band centre over five re-reduced samples of 3000 rows (llmclust.pipeline.choose_k)",
+    result = {"estimator": "silhouette band's centre of mass over five re-reduced samples of 3000 rows (llmclust.pipeline.choose_k)",
               "embedder": "all-MiniLM-L6-v2", "seeds": SEEDS}
     for name, path in (("test", TEST_CSV), ("train", TRAIN_CSV)):
         data = pd.read_csv(path)

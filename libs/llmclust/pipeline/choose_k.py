@@ -48,7 +48,7 @@ from llmclust.store.vectors import take
 
 log = logging.getLogger(__name__)
 
-ESTIMATOR = "silhouette band centre over re-reduced samples"
+ESTIMATOR = "silhouette band's centre of mass over re-reduced samples"
 SAMPLE = 3000  # rows a repeat reduces and scores (more where k_max asks for 8 a cluster)
 REPEATS = 5  # samples, each with its own layout: their curves are averaged
 GRID_RATIO = 1.08  # K grid step
