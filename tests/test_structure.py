@@ -12,7 +12,7 @@ LIB = REPO / "libs" / "llmclust"
 # top-level packages and modules of llmclust, lowest layer first; a module imports only from its own
 # layer or below (every import counts, those inside functions too)
 LAYERS = [
-    {"schema", "config", "optional", "models", "devices"},
+    {"schema", "config", "optional", "models", "devices", "stalls"},
     {"store", "ray_session"},
     {"pipeline", "llm"},
     {"training"},

@@ -89,3 +89,12 @@ def test_the_report_draws_the_curve_and_says_why():
     assert section.title == "How K was chosen" and f"K = {choice['k']}" in section.text
     assert "without labels" in section.text and choice["reason"] in section.text
     assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]
+
+
+def test_the_repeats_in_ray_tasks_give_the_same_estimate(ray_cluster):
+    from sklearn.datasets import make_blobs
+
+    x, _ = make_blobs(n_samples=400, n_features=5, centers=8, cluster_std=0.5, center_box=(-30, 30), random_state=2)
+    here = estimate_k(x, 2, 40, SEEDS, UMAP)
+    in_tasks = estimate_k(x, 2, 40, SEEDS, replace(UMAP, parallel_seeds="always"))
+    assert in_tasks.curve == here.curve and in_tasks.k == here.k and in_tasks.k_by_seed == here.k_by_seed

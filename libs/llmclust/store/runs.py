@@ -232,10 +232,10 @@ TRANSIENT = {"progress": True}
 
 
 class Progress:
-    """Logs rows done / total, rate and ETA at most every ``every`` seconds."""
+    """Logs rows (or other ``unit``) done / total, rate and ETA at most every ``every`` seconds."""
 
-    def __init__(self, what: str, total: int, every: float = 5.0):
-        self.what, self.total, self.every = what, total, every
+    def __init__(self, what: str, total: int, every: float = 5.0, unit: str = "rows"):
+        self.what, self.total, self.every, self.unit = what, total, every, unit
         self.done = 0
         self.start = self.last = time.time()
 
@@ -246,5 +246,5 @@ class Progress:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            log.info("%s: %d/%d rows, %.1f rows/s, ETA %.0f s", self.what, self.done, self.total, rate, eta,
-                     extra=TRANSIENT)
+            log.info("%s: %d/%d %s, %.1f %s/s, ETA %.0f s", self.what, self.done, self.total, self.unit, rate,
+                     self.unit, eta, extra=TRANSIENT)

@@ -36,9 +36,12 @@ from llmclust.devices import collective_backend
 from llmclust.models import resolve_model
 from llmclust.optional import optional_import
 from llmclust.ray_session import require_resources
+from llmclust.stalls import stall_report
 from llmclust.store.runs import Progress
 
 log = logging.getLogger(__name__)
+
+STALL_REPORT_S = 60  # a worker silent this long logs where it is
 
 
 @dataclass
@@ -85,7 +88,15 @@ def require_deepspeed() -> None:
 
 
 def train_func(config: dict) -> None:
-    """One Ray Train worker: DPO on the pairs, rank 0 reports the adapter as a checkpoint."""
+    """One Ray Train worker: DPO on the pairs, rank 0 reports the adapter as a checkpoint. A
+    minute without progress (DeepSpeed's set-up, a first step compiling kernels) logs where
+    the worker is."""
+    logging.basicConfig(level=logging.INFO)  # workers start without a handler: progress lines need one
+    with stall_report("DPO worker", after_s=STALL_REPORT_S) as beat:
+        _train(config, beat)
+
+
+def _train(config: dict, beat) -> None:
     import ray.train
     import torch
     from datasets import Dataset
@@ -94,7 +105,6 @@ def train_func(config: dict) -> None:
     from trl import DPOConfig, DPOTrainer
 
     cfg = DPOTrainConfig(**config["dpo"])
-    logging.basicConfig(level=logging.INFO)  # workers start without a handler: progress lines need one
     t0 = time.time()
     on_gpu = cfg.use_gpu and torch.cuda.is_available()  # a worker granted a GPU on a CUDA-less torch: CPU
     if not on_gpu:
@@ -117,11 +127,14 @@ def train_func(config: dict) -> None:
             max_steps=cfg.max_steps or -1, num_train_epochs=1, max_length=cfg.max_length,
             logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=not on_gpu,
             bf16=on_gpu, deepspeed=config["deepspeed"], disable_tqdm=True, dataloader_num_workers=0,
+            log_level="info",  # the Trainer's and DeepSpeed's set-up lines (DeepSpeed's level follows it)
         )
         log.info("DPO worker: model loaded on %s in %.1f s", "GPU" if on_gpu else "CPU", time.time() - t0)
+        beat()
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(config["pairs"]),
-                             processing_class=tokenizer, peft_config=peft_config, callbacks=[_step_progress()])
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=[_step_progress(beat)])
         log.info("DPO worker: %d pairs tokenised, trainer ready in %.1f s", len(config["pairs"]), time.time() - t0)
+        beat()
         trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         metrics = {"loss_start": losses[0] if losses else None, "loss_end": losses[-1] if losses else None,
@@ -135,16 +148,18 @@ def train_func(config: dict) -> None:
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _step_progress():
-    """A trainer callback logging steps done, rate and ETA (the Ray Train worker's progress line)."""
+def _step_progress(beat):
+    """A trainer callback logging steps done, rate and ETA (the Ray Train worker's progress line),
+    each step a ``beat`` of the worker's stall report."""
     from transformers import TrainerCallback
 
     class StepProgress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            self.progress = Progress("DPO steps", state.max_steps, every=15)
+            self.progress = Progress("DPO", state.max_steps, every=15, unit="steps")
 
         def on_step_end(self, args, state, control, **kwargs):
             self.progress.update(1)
+            beat()
 
     return StepProgress()
 

@@ -159,7 +159,7 @@ def train_func(config: dict) -> None:
         optimizer, lambda s: _lr_factor(s, cfg.max_steps, warmup, cfg.lr_schedule), last_epoch=state["step"] - 1)
     tuples = config["tuples"][rank::world]
     columns = len(tuples[0])
-    progress = Progress(f"train worker {rank} steps", cfg.max_steps - state["step"], every=30)
+    progress = Progress(f"train worker {rank}", cfg.max_steps - state["step"], every=30, unit="steps")
 
     for step in range(state["step"], cfg.max_steps):
         rows = [tuples[i] for i in batch_indices(len(tuples), cfg.batch_size, step, cfg.seed)]
