@@ -21,6 +21,8 @@ def test_each_method_declares_its_calls():
     # the audit puts the 20 labels (and a neighbour's) back to the LLM, yes / no, in two orders
     assert [(s.stage, s.calls) for s in plan(lumi, TEXTS)] == [("lumi_labels", 20), ("llm_labels_audit", 80),
                                                                ("lumi_multilabel", 20), ("lumi_names", 7)]
+    auto = load_job_config(None, ["method=lumi", "lumi.llm_names=true", "clustering.n_clusters=auto"])
+    assert plan(auto, TEXTS)[-1].calls == 25  # K not chosen yet: at most k_max, half of the 50 texts
     cl = load_job_config(None, ["method=clusterllm", "clusterllm.iterations=2", "clusterllm.triplets.budget=30",
                                 "clusterllm.choose_k=true", "clusterllm.granularity.k_max=40",
                                 "clusterllm.triplet_question=letters"])

@@ -86,7 +86,9 @@ class LumiClusterer(TextClusterer):
                   stage_plan("lumi_multilabel", asked, multi, lumi.choice_max_tokens)]
         if lumi.llm_names:
             names = [LUMI_PROMPTS.render("cluster_name", lumi.task, labels=numbered(["x" * LABEL_CHARS] * 8))]
-            stages.append(stage_plan("lumi_names", self.config.clustering.n_clusters, names, lumi.label_max_tokens))
+            clustering = self.config.clustering  # under auto, before K is chosen: at most k_max names
+            k = clustering.k_range(len(texts))[1] if clustering.auto_k else clustering.n_clusters
+            stages.append(stage_plan("lumi_names", k, names, lumi.label_max_tokens))
         return stages
 
     def summary_lines(self) -> list[str]:
