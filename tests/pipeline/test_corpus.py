@@ -130,6 +130,9 @@ def test_job_inputs_are_checked_against_the_corpus_before_embedding(small_csv):
     with pytest.raises(CorpusError, match=r"n_clusters=auto with k_max=250 but the corpus has only 200 texts.*"
                                           r"set clustering.k_max below 200"):
         check_job_inputs(job("clustering.n_clusters=auto", "clustering.k_max=250"), table)
+    with pytest.raises(CorpusError, match=r"auto needs more than reduce.n_neighbors=15 texts to estimate K, but the "
+                                          r"corpus has 12 after cleaning; set clustering.n_clusters to a number"):
+        check_job_inputs(job("clustering.n_clusters=auto"), table.slice(0, 12))
     with pytest.raises(CorpusError, match=r"ground-truth column 'intent' not found; the file has columns "
                                           r"\['text', 'category'\]. Set evaluation.label_column"):
         check_job_inputs(job("evaluation.label_column=intent"), table)

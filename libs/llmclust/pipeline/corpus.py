@@ -235,6 +235,10 @@ def check_job_inputs(cfg, table: pa.Table, fixed_k: bool = True) -> None:
         raise CorpusError(
             f"clustering.n_clusters=auto with k_max={k_max} but the corpus has only {n} texts "
             f"after cleaning (report in corpus/manifest.json); set clustering.k_max below {n} (0: half the texts)")
+    if cfg.clustering.auto_k and n <= cfg.reduce.n_neighbors:  # the estimate reduces with UMAP (pipeline.choose_k)
+        raise CorpusError(
+            f"clustering.n_clusters=auto needs more than reduce.n_neighbors={cfg.reduce.n_neighbors} texts to estimate "
+            f"K, but the corpus has {n} after cleaning; set clustering.n_clusters to a number")
     if fixed_k and not cfg.clustering.auto_k and cfg.clustering.n_clusters > n:
         raise CorpusError(
             f"clustering.n_clusters={cfg.clustering.n_clusters} but the corpus has only {n} texts after "
