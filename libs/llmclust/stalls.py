@@ -29,21 +29,30 @@ log = logging.getLogger(__name__)
 @contextmanager
 def stall_report(what: str, after_s: float = 90.0, frames: int = 12) -> Iterator[Callable[[], None]]:
     """Yield ``beat``; while the block runs, a watcher thread logs this thread's last ``frames``
-    frames each time ``beat`` has not been called for ``after_s`` seconds."""
-    target, last, done = threading.get_ident(), [time.monotonic()], threading.Event()
+    frames, and how long since the last ``beat``, every ``after_s`` seconds without one."""
+    if after_s <= 0:
+        raise ValueError(f"stall_report: after_s={after_s}; expected a positive number of seconds")
+    target, done = threading.get_ident(), threading.Event()
+    last_beat, last_report = [time.monotonic()], [time.monotonic()]
 
     def beat() -> None:
-        last[0] = time.monotonic()
+        last_beat[0] = time.monotonic()
+
+    def report() -> None:
+        now = time.monotonic()
+        if now - max(last_beat[0], last_report[0]) < after_s:
+            return
+        last_report[0] = now
+        frame = sys._current_frames().get(target)
+        stack = "".join(traceback.format_stack(frame)[-frames:]) if frame is not None else "(thread gone)\n"
+        log.warning("%s: no progress for %.0f s; it is in:\n%s", what, now - last_beat[0], stack.rstrip())
 
     def watch() -> None:
         while not done.wait(after_s / 4):
-            idle = time.monotonic() - last[0]
-            if idle < after_s:
-                continue
-            frame = sys._current_frames().get(target)
-            stack = "".join(traceback.format_stack(frame)[-frames:]) if frame is not None else "(thread gone)\n"
-            log.warning("%s: no progress for %.0f s; it is in:\n%s", what, idle, stack.rstrip())
-            last[0] = time.monotonic()  # the next report after another after_s
+            try:
+                report()
+            except Exception:  # a report that fails must not end the watch
+                log.exception("%s: the stall report failed", what)
 
     watcher = threading.Thread(target=watch, name=f"stall-report:{what}", daemon=True)
     watcher.start()
@@ -51,4 +60,4 @@ def stall_report(what: str, after_s: float = 90.0, frames: int = 12) -> Iterator
         yield beat
     finally:
         done.set()
-        watcher.join()
+        watcher.join(timeout=after_s)

@@ -58,12 +58,15 @@ def test_the_estimate_reduces_even_where_the_job_does_not():
     assert estimation_reduce(replace(mine, n_epochs=0)).n_epochs == ReductionConfig.n_epochs  # not UMAP's 500 at 3k rows
 
 
-def test_the_grid_stops_at_an_eighth_of_the_sample_and_says_so():
-    x = np.random.default_rng(0).normal(size=(240, 3))
-    found = estimate_k(x, 2, 200, SEEDS, UMAP, sample=160)
-    assert found.sample == 240 and max(found.curve["k"]) == 30  # k_max=200 asks for 1,600 rows: there are 240
-    if found.band[1] == 30:
-        assert "sample / 8" in found.reason
+def test_the_grid_stops_at_an_eighth_of_the_sample_and_says_so(monkeypatch):
+    rising = lambda rows, reduce, grid, seed: np.linspace(0, 1, len(grid))  # noqa: E731  (the peak at the top)
+    monkeypatch.setattr(choose_k, "repeat_curve", rising)
+    x = np.zeros((240, 3), np.float32)
+    found = estimate_k(x, 2, 200, SEEDS, UMAP)  # k_max=200 asks for 1,600 rows: there are 240
+    assert found.sample == 240 and max(found.curve["k"]) == 30 and found.band[1] == 30
+    assert "the grid stopped at 30 (sample / 8), below k_max=200" in found.reason
+    big = estimate_k(np.zeros((20_000, 3), np.float32), 2, 5000, SEEDS, UMAP)
+    assert big.sample == choose_k.MAX_SAMPLE and max(big.curve["k"]) == choose_k.MAX_SAMPLE // 8  # memory bounded
 
 
 def test_auto_and_its_bounds_are_checked_before_any_work():
@@ -91,10 +94,32 @@ def test_the_report_draws_the_curve_and_says_why():
     assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]
 
 
-def test_the_repeats_in_ray_tasks_give_the_same_estimate(ray_cluster):
+def test_the_repeats_in_ray_tasks_give_the_same_estimate(ray_cluster, monkeypatch):
     from sklearn.datasets import make_blobs
 
     x, _ = make_blobs(n_samples=400, n_features=5, centers=8, cluster_std=0.5, center_box=(-30, 30), random_state=2)
     here = estimate_k(x, 2, 40, SEEDS, UMAP)
+    asked = []
+    monkeypatch.setattr(choose_k, "make_room", lambda per_unit, units: asked.append((per_unit, units)))
     in_tasks = estimate_k(x, 2, 40, SEEDS, replace(UMAP, parallel_seeds="always"))
+    assert asked == [({"CPU": 1}, 3)]  # the task path ran: room for three one-CPU tasks
     assert in_tasks.curve == here.curve and in_tasks.k == here.k and in_tasks.k_by_seed == here.k_by_seed
+
+
+def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduction_changes(tmp_path, monkeypatch):
+    from llmclust.store.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    upstream = run.stage("embed", 1)
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    cfg = ClusteringConfig(n_clusters="auto", seeds=[0])
+    computed = []
+    monkeypatch.setattr(choose_k, "estimate_k", lambda *a, **k: computed.append(a[4]) or choose_k.KEstimate(
+        9, (7, 12), "why", {"k": [9]}, [9] * 5))
+    first, stage = choose_k.choose_k_stage(run, cfg, UMAP, x, upstream)
+    again, same = choose_k.choose_k_stage(run, cfg, replace(UMAP, parallel_seeds="always", transform_batch_rows=7,
+                                                            use_gpu="always", fit_sample=50), x, upstream)
+    assert len(computed) == 1 and same.fingerprint == stage.fingerprint and again.k == first.k == 9
+    assert again.to_dict() | {"seconds": 0} == first.to_dict() | {"seconds": 0}  # read back whole from the manifest
+    other, elsewhere = choose_k.choose_k_stage(run, cfg, replace(UMAP, n_neighbors=30), x, upstream)
+    assert len(computed) == 2 and elsewhere.fingerprint != stage.fingerprint

@@ -1,5 +1,5 @@
-"""Choosing K without labels (``clustering.n_clusters: auto``): the silhouette band's centre,
-over several re-reduced samples.
+"""Choosing K without labels (``clustering.n_clusters: auto``): the silhouette band's centre of
+mass, over several re-reduced samples.
 
 Each of ``REPEATS`` repeats draws its own seeded sample of ``SAMPLE`` rows, reduces it as the
 job reduces (UMAP, fitted on the sample alone), and runs KMeans for every K of a geometric grid
@@ -13,19 +13,21 @@ Why a fixed-size sample, reduced afresh: UMAP's neighbourhood is a fixed number 
 the clumps it draws are a fixed number of rows too, and on the whole corpus the silhouette peak
 follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77 intents) gave
 72, train (10,003 texts, the same 77 intents) 228. Reduced at one sample size, both read the
-same structure: 77 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats:
-one repeat's K moves by ±20 % with its sample and layout (test: 54 to 87 over ten); the mean
-of five moves by 6 % (test) to 13 % (train) between jobs with other seeds, and a job with the
-same seeds gets the same K. Why the centre of mass: the top of the curve is flat, and its
-edges are where noise decides; weighting each K by its height above the band's floor halved
-the spread that the band's geometric centre had on test (over 5-of-12 subsets of samples). Why reduced even when the job clusters
-unreduced vectors: the silhouette of raw sentence embeddings keeps rising with K (test: 211,
-train: 288). Every constant is relative (a ratio, a tolerance, rows per cluster); none names
-a number of classes, and corpora of other shapes cut from Banking77 train (12 to 77 intents,
-20 to 130 texts each) land within -13 % to +28 % of their intents. Many small classes beside
-large ones are not found: 77 intents of 8 to 130 texts gave 18. The cost does not grow with
-the corpus: five reductions of 3,000 rows and five curves, the repeats in parallel Ray tasks
-where the cluster has the CPUs (as ``reduce.parallel_seeds``).
+same structure: 77 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats: one
+repeat's K moves by a quarter or more with its sample and layout (test: 54 to 87 over ten
+samples, train: 60 to 108 over five); the mean of five moves by 6 % (test) to 13 % (train)
+between jobs with other seeds, and a job with the same seeds gets the same K. Why the centre of
+mass: the top of the curve is flat, and its edges are where noise decides; weighting each K by
+its height above the band's floor halved the spread that the band's geometric centre had on test
+(over 5-of-12 subsets of samples). Why reduced even when the job clusters unreduced vectors: the
+silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288). Every
+constant is relative (a ratio, a tolerance, rows per cluster); none names a number of classes,
+and corpora of other shapes cut from Banking77 train (12 to 77 intents, 20 to 130 texts each)
+land within -13 % to +28 % of their intents. Many small classes beside large ones are not found:
+77 intents of 8 to 130 texts gave 18. The cost does not grow with the corpus: five reductions of
+3,000 rows and five curves (more rows only where k_max is above 375: 8 a cluster, at most
+12,000), the repeats in parallel Ray tasks where the cluster has the CPUs (as
+``reduce.parallel_seeds``).
 
 Example::
 
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 ESTIMATOR = "silhouette band's centre of mass over re-reduced samples"
 SAMPLE = 3000  # rows a repeat reduces and scores (more where k_max asks for 8 a cluster)
+MAX_SAMPLE = 12_000  # its pairwise distances: 576 MB (float32); K is then at most 1,500
 REPEATS = 5  # samples, each with its own layout: their curves are averaged
 GRID_RATIO = 1.08  # K grid step
 ROWS_PER_CLUSTER = 8  # sampled rows a cluster must average: the grid stops at sample / 8
@@ -86,9 +89,7 @@ def k_grid(k_min: int, k_max: int) -> list[int]:
 
 
 def _smooth(values: np.ndarray) -> np.ndarray:
-    if len(values) < SMOOTHING:
-        return values.copy()
-    pad = SMOOTHING // 2
+    pad = SMOOTHING // 2  # edges repeated: a grid of any length keeps its length
     return np.convolve(np.pad(values, pad, mode="edge"), np.ones(SMOOTHING) / SMOOTHING, "valid")
 
 
@@ -122,7 +123,7 @@ def silhouette_curve(x: np.ndarray, grid: list[int], seed: int) -> np.ndarray:
     from sklearn.metrics import pairwise_distances, silhouette_score
 
     x = np.asarray(x, np.float64)
-    distances = pairwise_distances(x)
+    distances = pairwise_distances(x).astype(np.float32)  # half the memory; silhouettes agree to 1e-6
     return np.array([silhouette_score(distances, KMeans(k, n_init=1, random_state=seed).fit(x).labels_,
                                       metric="precomputed") for k in grid])
 
@@ -160,15 +161,14 @@ def estimation_reduce(reduce: ReductionConfig) -> ReductionConfig:
     ReductionConfig's default epochs where the job leaves them to UMAP, whose own choice at
     this size (500) made the estimate 1.5x as long for K = 76 instead of 74 (100k texts,
     ``benchmarks/scale_job.py --auto-k``)."""
-    base = reduce if reduce.enabled else ReductionConfig(method="umap")
-    return replace(base, fit_sample=0, use_gpu="never", n_epochs=base.n_epochs or ReductionConfig.n_epochs)
+    return replace(reduce, method="umap", fit_sample=0, use_gpu="never", n_epochs=reduce.n_epochs or ReductionConfig.n_epochs)
 
 
 def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduce: ReductionConfig,
                sample: int = SAMPLE) -> KEstimate:
     """K for ``vectors`` (see the module doc); the same K for the same seeds, run after run."""
     t0 = time.perf_counter()
-    size = min(len(vectors), max(sample, ROWS_PER_CLUSTER * k_max))
+    size = min(len(vectors), max(sample, min(MAX_SAMPLE, ROWS_PER_CLUSTER * k_max)))
     top = max(k_min, min(k_max, size // ROWS_PER_CLUSTER))
     grid = k_grid(k_min, top)
     curves = _curves(_samples(vectors, size, seeds), estimation_reduce(reduce), grid, seeds)
@@ -201,8 +201,10 @@ def choose_k_stage(run: RunDir, cfg, reduce: ReductionConfig, vectors: Vectors, 
     ClusteringConfig); its manifest holds the curves, the band and the reason."""
     k_min, k_max = cfg.k_range(len(vectors))
     seeds = estimation_seeds(cfg.seeds[0])
-    how = replace(estimation_reduce(reduce), parallel_seeds="auto")  # where the repeats run changes nothing
-    stage = run.stage("choose_k", k_min, k_max, seeds, ESTIMATOR, SAMPLE, how, upstream.fingerprint)
+    # where the repeats run changes nothing, nor does the transform batch (every sampled row is fitted)
+    how = replace(estimation_reduce(reduce), parallel_seeds="auto", transform_batch_rows=ReductionConfig.transform_batch_rows)
+    constants = (ESTIMATOR, SAMPLE, MAX_SAMPLE, GRID_RATIO, ROWS_PER_CLUSTER, SMOOTHING, TOLERANCE)
+    stage = run.stage("choose_k", k_min, k_max, seeds, constants, how, upstream.fingerprint)
 
     def compute() -> KEstimate:
         return estimate_k(vectors, k_min, k_max, seeds, reduce)

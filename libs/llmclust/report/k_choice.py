@@ -14,7 +14,7 @@ def k_choice_section(choice: dict) -> ReportSection:
     curve, (lo, hi) = choice["curve"], choice["band"]
     samples = [go.Scatter(x=curve["k"], y=values, mode="lines", name=f"sample {i}", showlegend=i == 1,
                           legendgroup="samples", line=dict(color="#c8ced6", width=1))
-               for i, values in enumerate(curve["by_seed"], start=1)]
+               for i, values in enumerate(curve.get("by_seed", []), start=1)]  # runs before 2026-12-04: none
     fig = go.Figure([*samples,
                      go.Scatter(x=curve["k"], y=curve["silhouette"], mode="markers", name="mean",
                                 marker=dict(color="#6b7785", size=5)),
@@ -25,10 +25,11 @@ def k_choice_section(choice: dict) -> ReportSection:
                   annotation_text=f"chosen K = {choice['k']}", annotation_position="top right")
     fig.update_layout(xaxis_title="K", yaxis_title="silhouette (sampled rows)",
                       legend=dict(orientation="h"))
-    singles = ", ".join(map(str, choice["k_by_seed"]))
-    final = choice.get("final_k", choice["k"])
-    decided = (f" The clustering used K = {final}, set by {choice['decided_by']}." if final != choice["k"] else "")
+    singles = ", ".join(map(str, choice.get("k_by_seed", [])))
+    alone = (f" Each sample alone (grey) would have chosen {singles}: the mean of their curves is what makes K "
+             "repeatable." if singles else "")
+    decided = (f" The clustering used K = {choice['final_k']}, set by {choice['decided_by']}."
+               if "decided_by" in choice else "")
     text = (f"K = {choice['k']}, estimated without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
-            f"{choice['reason']}. The shaded band is the K range the estimate could not tell apart. Each sample "
-            f"alone (grey) would have chosen {singles}: the mean of their curves is what makes K repeatable.{decided}")
+            f"{choice['reason']}. The shaded band is the K range the estimate could not tell apart.{alone}{decided}")
     return ReportSection("How K was chosen", text, figure=fig)

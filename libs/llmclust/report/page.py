@@ -208,7 +208,7 @@ def write_report(run_dir: str | os.PathLike, max_points: int = 200_000, page_poi
     k_choices = [section for section in (k_choice_section(result["k_choice"]) if result.get("k_choice") else None,
                                          method.k_choice(run_path, facts.config)) if section is not None]
     if len(k_choices) == 2:
-        k_choices[1] = replace(k_choices[1], title="How the LLM refined K")
+        k_choices[1] = replace(k_choices[1], title="The LLM's pair answers over K")
     sections = [
         ("Map of the texts", map_html + f'<p class="muted">{_e(caption)}</p>'),
         ("Clusters", _clusters_section(cluster_rows(assignments, names, proj.rows, labels), colours, snippet_chars)),

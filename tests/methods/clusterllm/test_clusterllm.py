@@ -60,7 +60,7 @@ def test_oracle_fit_fine_tunes_chooses_k_and_resumes(ray_cluster, small_csv, tmp
     assert model.n_clusters_ == granularity["k"] and model.cluster_centers_.shape[0] == granularity["k"]
     choice = json.loads((run / "result.json").read_text())["k_choice"]
     assert choice["band"][0] <= granularity["k"] <= choice["band"][1] and choice["final_k"] == granularity["k"]
-    assert choice["decided_by"] == "the judge's pair answers, within the estimate's band"
+    assert choice["decided_by"] == "the judge's pair answers, among the merge levels of the estimate's band"
     assert set(granularity["classical"]) == {"silhouette", "elbow", "bic"}
     manifest = json.loads((run / "judge_iter1" / "manifest.json").read_text())
     assert manifest["choice_1"] + manifest["choice_2"] + manifest["unanswered"] == 48

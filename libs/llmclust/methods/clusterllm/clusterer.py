@@ -101,7 +101,8 @@ class ClusterLLMClusterer(TextClusterer):
         return Representation(vectors, stage, vectors, model_path, n_clusters=self.granularity_["k"], audit=self.audit_)
 
     def _granularity(self):
-        """The merge levels the pair answers choose among: with ``n_clusters: auto``, the estimate's band."""
+        """The merge levels the pair answers choose among: with ``n_clusters: auto``, the estimate's band
+        (one level more where the band is a single K: the hierarchy needs two)."""
         g, estimate = self.config.clusterllm.granularity, getattr(self, "k_estimate_", None)
         if estimate is None:
             return g
@@ -130,7 +131,7 @@ class ClusterLLMClusterer(TextClusterer):
             return "the estimate (clusterllm.choose_k is off)"
         if g["audit"]["weight"] == 0:
             return "the estimate alone: the audit gave the judge's pair answers no weight"
-        return "the judge's pair answers, within the estimate's band"
+        return "the judge's pair answers, among the merge levels of the estimate's band"
 
     def summary_lines(self) -> list[str]:
         g = getattr(self, "granularity_", None)

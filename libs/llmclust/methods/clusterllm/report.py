@@ -21,7 +21,8 @@ def granularity_sentence(g: dict, config: dict) -> str:
         chosen = (f"K = {g['k']}, from {fallback}: the audit gave the pair answers no weight "
                   f"({g['audit']['decision']}); ClusterLLM would have taken {g['k_from_pairs']}, {pairs}. ")
     else:
-        chosen = f"K = {g['k']}, chosen by ClusterLLM: {pairs}; {fallback} was not used. "
+        unused = "the estimate's own K" if configured == "auto" else fallback
+        chosen = f"K = {g['k']}, chosen by ClusterLLM: {pairs}; {unused} was not used. "
     band = " The merge levels were the estimate's band." if configured == "auto" else ""
     return chosen + f"Classical estimates on the same hierarchy: {classical}.{band}"
 
