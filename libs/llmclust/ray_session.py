@@ -65,6 +65,16 @@ def make_room(per_unit: dict[str, float], units: int = 1) -> None:
             release()
 
 
+def one_cpu_tasks(fn: Callable, calls: list[tuple]) -> list:
+    """``fn(*call)`` for every call at once, each a Ray task of one CPU (after :func:`make_room`
+    for all of them); the results in the calls' order."""
+    import ray
+
+    make_room({"CPU": 1}, len(calls))  # idle LLM engines must not hold the CPUs the tasks wait for
+    task = ray.remote(num_cpus=1)(fn)
+    return ray.get([task.remote(*call) for call in calls])
+
+
 def fits_now(per_unit: dict[str, float], units: int) -> bool:
     """:func:`fits` against what the connected cluster's nodes have free now."""
     from ray._private.state import available_resources_per_node

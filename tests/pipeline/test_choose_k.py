@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from llmclust import ray_session
 from llmclust.config import ConfigError, from_dict
 from llmclust.pipeline import choose_k
 from llmclust.pipeline.choose_k import estimate_k, estimation_reduce, k_grid
@@ -100,7 +101,7 @@ def test_the_repeats_in_ray_tasks_give_the_same_estimate(ray_cluster, monkeypatc
     x, _ = make_blobs(n_samples=400, n_features=5, centers=8, cluster_std=0.5, center_box=(-30, 30), random_state=2)
     here = estimate_k(x, 2, 40, SEEDS, UMAP)
     asked = []
-    monkeypatch.setattr(choose_k, "make_room", lambda per_unit, units: asked.append((per_unit, units)))
+    monkeypatch.setattr(ray_session, "make_room", lambda per_unit, units: asked.append((per_unit, units)))
     in_tasks = estimate_k(x, 2, 40, SEEDS, replace(UMAP, parallel_seeds="always"))
     assert asked == [({"CPU": 1}, 3)]  # the task path ran: room for three one-CPU tasks
     assert in_tasks.curve == here.curve and in_tasks.k == here.k and in_tasks.k_by_seed == here.k_by_seed

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from llmclust.pipeline.reduction import ReductionConfig, Vectors, fit_transform, seeds_in_parallel
-from llmclust.ray_session import make_room
+from llmclust.ray_session import one_cpu_tasks
 from llmclust.store.runs import RunDir, Stage
 from llmclust.store.vectors import take
 
@@ -105,15 +105,20 @@ def _band(smoothed: np.ndarray) -> tuple[int, int, int]:
     return lo, peak, hi
 
 
-def _centre(grid: list[int], smoothed: np.ndarray) -> tuple[int, int, int]:
-    """K, and the band's ends: the band's centre of mass in log K, each grid point weighted by its
-    height above the band's floor (its edges, where noise decides, weigh least)."""
-    lo, peak, hi = _band(smoothed)
+def _centre(grid: list[int], smoothed: np.ndarray, lo: int, peak: int, hi: int) -> int:
+    """K: the centre of mass in log K of the band (:func:`_band`'s indices), each grid point
+    weighted by its height above the band's floor (its edges, where noise decides, weigh least)."""
     weight = smoothed[lo : hi + 1] - (smoothed[peak] - TOLERANCE * abs(smoothed[peak]))
     if weight.sum() <= 0:  # a flat band
         weight = np.ones_like(weight)
-    k = float(np.exp(np.average(np.log(grid[lo : hi + 1]), weights=weight)))
-    return int(round(k)), grid[lo], grid[hi]
+    return int(round(float(np.exp(np.average(np.log(grid[lo : hi + 1]), weights=weight)))))
+
+
+def _choice(grid: list[int], curve: np.ndarray) -> tuple[int, np.ndarray, tuple[int, int, int]]:
+    """K from one curve (a repeat's, or their mean), the smoothed curve and the band's indices."""
+    smoothed = _smooth(curve)
+    band = _band(smoothed)
+    return _centre(grid, smoothed, *band), smoothed, band
 
 
 def silhouette_curve(x: np.ndarray, grid: list[int], seed: int) -> np.ndarray:
@@ -146,13 +151,10 @@ def _samples(vectors: Vectors, size: int, seeds: list[int]) -> list[np.ndarray]:
 def _curves(samples: list[np.ndarray], reduce: ReductionConfig, grid: list[int], seeds: list[int]) -> np.ndarray:
     """Every repeat's curve: one-CPU Ray tasks at once where the cluster has a CPU for each and one
     more (or ``parallel_seeds: always``), else one after another here."""
+    calls = [(x, reduce, grid, s) for x, s in zip(samples, seeds)]
     if seeds_in_parallel(reduce, len(seeds), samples[0]):
-        import ray
-
-        make_room({"CPU": 1}, len(seeds))
-        task = ray.remote(num_cpus=1)(repeat_curve)
-        return np.array(ray.get([task.remote(x, reduce, grid, s) for x, s in zip(samples, seeds)]))
-    return np.array([repeat_curve(x, reduce, grid, s) for x, s in zip(samples, seeds)])
+        return np.array(one_cpu_tasks(repeat_curve, calls))
+    return np.array([repeat_curve(*call) for call in calls])
 
 
 def estimation_reduce(reduce: ReductionConfig) -> ReductionConfig:
@@ -172,10 +174,9 @@ def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduc
     top = max(k_min, min(k_max, size // ROWS_PER_CLUSTER))
     grid = k_grid(k_min, top)
     curves = _curves(_samples(vectors, size, seeds), estimation_reduce(reduce), grid, seeds)
-    smoothed = _smooth(curves.mean(axis=0))
-    lo, peak, hi = _band(smoothed)
-    k, *band = _centre(grid, smoothed)
-    k_by_seed = [_centre(grid, _smooth(c))[0] for c in curves]
+    mean = curves.mean(axis=0)
+    k, smoothed, (lo, peak, hi) = _choice(grid, mean)
+    k_by_seed = [_choice(grid, c)[0] for c in curves]
     edge = ""
     if hi == len(grid) - 1 and top < k_max:
         edge = f"; the grid stopped at {top} (sample / {ROWS_PER_CLUSTER}), below k_max={k_max}"
@@ -184,9 +185,9 @@ def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduc
     reason = (f"the centre of mass (in log K) of K {grid[lo]}-{grid[hi]}, where the smoothed silhouette of KMeans, "
               f"averaged over {len(seeds)} reduced samples of {size} rows, stays within {TOLERANCE:.0%} of its "
               f"peak {smoothed[peak]:.3f} at K={grid[peak]}{edge}")
-    curve = {"k": grid, "silhouette": curves.mean(axis=0).round(4).tolist(), "smoothed": smoothed.round(4).tolist(),
+    curve = {"k": grid, "silhouette": mean.round(4).tolist(), "smoothed": smoothed.round(4).tolist(),
              "by_seed": curves.round(4).tolist()}
-    return KEstimate(k, tuple(band), reason, curve, k_by_seed, sample=size,
+    return KEstimate(k, (grid[lo], grid[hi]), reason, curve, k_by_seed, sample=size,
                      seconds=round(time.perf_counter() - t0, 2))
 
 

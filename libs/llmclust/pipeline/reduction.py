@@ -66,7 +66,7 @@ from llmclust.config import expect, expect_choice
 from llmclust.optional import optional_import
 from llmclust.pipeline.jit_cache import keep_compiled
 from llmclust.pipeline.placement import USE_GPU, cuml_installed, run_placed, wants_gpu
-from llmclust.ray_session import fits_now, make_room
+from llmclust.ray_session import fits_now, one_cpu_tasks
 from llmclust.store.runs import RunDir, Stage, write_table
 from llmclust.store.vectors import StoredVectors, as_array, chunks, take
 
@@ -382,11 +382,9 @@ def reduce_stage(run: RunDir, cfg: ReductionConfig, vectors: Vectors, upstream: 
         if where:
             import ray
 
-            make_room({"CPU": 1}, len(seeds))  # idle LLM engines must not hold the CPUs the tasks wait for
-            task = ray.remote(num_cpus=1)(_fit_seed)
-            data, graph = ray.put(rows), ray.put(knn)
-            futures = {s: task.remote(data, cfg, s, reducer_dir(stage.path, s), graph) for s in seeds}
-            done = {s: ray.get(f) for s, f in futures.items()}
+            data, graph = ray.put(rows), ray.put(knn)  # stored once, read by every task
+            done = dict(zip(seeds, one_cpu_tasks(_fit_seed, [(data, cfg, s, reducer_dir(stage.path, s), graph)
+                                                              for s in seeds])))
         else:
             done = {s: run_placed(_fit_seed, rows, cfg, s, reducer_dir(stage.path, s), knn, use_gpu=cfg.use_gpu,
                                   what=f"stage {name}", gpu_code=cuml_installed()) for s in seeds}

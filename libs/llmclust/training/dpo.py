@@ -199,9 +199,10 @@ def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConf
     out_dir = Path(out_dir).resolve()
     require_resources("DPO", {"CPU": cfg.cpus_per_worker, "GPU": 1 if cfg.use_gpu else 0}, cfg.num_workers,
                       "cotrain.dpo.num_workers, cpus_per_worker or use_gpu")
+    config = worker_config(pairs, model_dir, adapter, cfg)
     trainer = TorchTrainer(
         train_func,
-        train_loop_config=worker_config(pairs, model_dir, adapter, cfg),
+        train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
         torch_config=TorchConfig(backend=collective_backend(cfg.use_gpu)),
@@ -210,7 +211,7 @@ def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConf
     result = trainer.fit()
     result.checkpoint.to_directory(str(out_dir / "adapter"))
     metrics = {k: result.metrics[k] for k in ("loss_start", "loss_end", "losses", "steps")}
-    used = len(pairs_read(pairs, cfg))
+    used = len(config["pairs"])
     log.info("DPO: %d steps on %d of %d pairs, loss %.4f -> %.4f", metrics["steps"], used, len(pairs),
              metrics["loss_start"], metrics["loss_end"])
     return {**metrics, "adapter": str(out_dir / "adapter"), "pairs": len(pairs), "pairs_read": used}
