@@ -14,20 +14,20 @@ the clumps it draws are a fixed number of rows too, and on the whole corpus the 
 follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77 intents) gave
 72, train (10,003 texts, the same 77 intents) 228. Reduced at one sample size, both read the
 same structure: 77 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats: one
-repeat's K moves by a quarter or more with its sample and layout (test: 54 to 87 over ten
-samples, train: 60 to 108 over five); the mean of five moves by 6 % (test) to 13 % (train)
-between jobs with other seeds, and a job with the same seeds gets the same K. Why the centre of
-mass: the top of the curve is flat, and its edges are where noise decides; weighting each K by
-its height above the band's floor halved the spread that the band's geometric centre had on test
-(over 5-of-12 subsets of samples). Why reduced even when the job clusters unreduced vectors: the
-silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288). Every
-constant is relative (a ratio, a tolerance, rows per cluster); none names a number of classes,
-and corpora of other shapes cut from Banking77 train (12 to 77 intents, 20 to 130 texts each)
-land within -13 % to +28 % of their intents. Many small classes beside large ones are not found:
-77 intents of 8 to 130 texts gave 18. The cost does not grow with the corpus: five reductions of
-3,000 rows and five curves (more rows only where k_max is above 375: 8 a cluster, at most
-12,000), the repeats in parallel Ray tasks where the cluster has the CPUs (as
-``reduce.parallel_seeds``).
+repeat's K moves by a quarter or more with its sample and layout (train: 60 to 108 over five, in
+the benchmark's JSON); the mean of five moves by 6 % (test) to 13 % (train) between jobs with
+other seeds, and a job with the same seeds gets the same K. Why the centre of mass: the top of
+the curve is flat, and its edges are where noise decides; weighting each K by its height above
+the band's floor halved the spread that the band's geometric centre had on test (over 5-of-12
+subsets of samples, in exploratory runs that are not a benchmark here). Why reduced even when
+the job clusters unreduced vectors: the silhouette of raw sentence embeddings keeps rising with
+K (test: 211, train: 288, in the same exploratory runs). Every constant is relative (a ratio, a
+tolerance, rows per cluster); none names a number of classes, and corpora of other shapes cut
+from Banking77 train (12 to 77 intents, 20 to 130 texts each) land within -13 % to +28 % of
+their intents. Many small classes beside large ones are not found: 77 intents of 8 to 130 texts
+gave 18. The cost does not grow with the corpus: five reductions of 3,000 rows and five curves
+(more rows only where k_max is above 375: 8 a cluster, at most 12,000), the repeats in parallel
+Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``).
 
 Example::
 
@@ -162,7 +162,7 @@ def estimation_reduce(reduce: ReductionConfig) -> ReductionConfig:
     whole sample, with umap-learn here or in CPU tasks (a 3,000-row fit needs no GPU), and with
     ReductionConfig's default epochs where the job leaves them to UMAP, whose own choice at
     this size (500) made the estimate 1.5x as long for K = 76 instead of 74 (100k texts,
-    ``benchmarks/scale_job.py --auto-k``)."""
+    ``benchmarks/scale_job.py --auto-k`` run before this default; scale.json keeps the run after)."""
     return replace(reduce, method="umap", fit_sample=0, use_gpu="never", n_epochs=reduce.n_epochs or ReductionConfig.n_epochs)
 
 
