@@ -14,14 +14,15 @@ the clumps it draws are a fixed number of rows too, and on the whole corpus the 
 follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77 intents) gave
 72, train (10,003 texts, the same 77 intents) 228. Reduced at one sample size, both read the
 same structure: 77 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats: one
-repeat's K moves by a quarter or more with its sample and layout (train: 60 to 108 over five, in
-the benchmark's JSON); the mean of five moves by 6 % (test) to 13 % (train) between jobs with
-other seeds, and a job with the same seeds gets the same K. Why the centre of mass: the top of
-the curve is flat, and its edges are where noise decides; weighting each K by its height above
-the band's floor halved the spread that the band's geometric centre had on test (over 5-of-12
-subsets of samples, in exploratory runs that are not a benchmark here). Why reduced even when
-the job clusters unreduced vectors: the silhouette of raw sentence embeddings keeps rising with
-K (test: 211, train: 288, in the same exploratory runs). Every constant is relative (a ratio, a
+repeat's K moves by a quarter or more with its sample and layout (train: 60 to 111 over forty);
+the mean of five lands 6.5 % (test) to 13 % (train) apart over five jobs with other seeds, and a
+job with the same seeds gets the same K. Under 3 % would take about 26 repeats a job on test and
+160 on train: the top of the curve is flat (train: within 1 % from K = 59 to 101), so its noise
+decides where the band sits. Neither Ward linkage in place of KMeans (no KMeans noise) nor the
+band's geometric middle in place of its centre of mass narrows it on both sets
+(benchmarks/results/choose_k_spread.json). Why reduced even when the job clusters unreduced
+vectors: the silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288, in
+exploratory runs that are not a benchmark here). Every constant is relative (a ratio, a
 tolerance, rows per cluster); none names a number of classes, and corpora of other shapes cut
 from Banking77 train (12 to 77 intents, 20 to 130 texts each) land within -13 % to +28 % of
 their intents. Many small classes beside large ones are not found: 77 intents of 8 to 130 texts
