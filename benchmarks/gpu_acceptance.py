@@ -1,7 +1,7 @@
 """GPU acceptance: on one GPU, the embed benchmark at 1M texts, then all four jobs on Banking77 test with gpu.yaml.
 
     python benchmarks/gpu_acceptance.py                 # one H100/H200: about 8 minutes -> results/gpu_acceptance.json
-    python benchmarks/gpu_acceptance.py --cpu-smoke     # the script itself, on CPU, on tiny inputs (tests use it)
+    python benchmarks/gpu_acceptance.py --cpu-smoke     # the script itself, on CPU, tiny inputs -> $TMPDIR/gpu_acceptance_cpu_smoke.json
     python benchmarks/gpu_acceptance.py --steps baseline cotrain --work-dir /tmp/acc   # a short lease: order, keep logs
 
 Each step runs in its own process under its own time cap, prints one line when it ends, and the
@@ -181,7 +181,9 @@ def job_step(method: str, args, caps: dict, env: dict, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-smoke", action="store_true", help="run every step on the CPU on tiny inputs")
-    parser.add_argument("--out", type=Path, default=RESULTS / "gpu_acceptance.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the JSON (default: results/gpu_acceptance.json; with --cpu-smoke a file in the temporary "
+                             "folder, so that a smoke run never replaces a GPU run's figures)")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
                         help="the steps to run, in this order (a short lease: the most wanted first)")
     parser.add_argument("--cap", nargs="+", default=[], metavar="STEP=SECONDS",
@@ -189,6 +191,8 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="keep each job's run folder (logs, manifests) here; default: a temporary folder")
     args = parser.parse_args()
+    args.out = args.out or (Path(tempfile.gettempdir()) / "gpu_acceptance_cpu_smoke.json" if args.cpu_smoke
+                            else RESULTS / "gpu_acceptance.json")
     caps = {step: cap * (CPU_SMOKE_SLOWER if args.cpu_smoke else 1) for step, cap in CAPS.items()}
     for item in args.cap:
         step, _, seconds = item.partition("=")
@@ -218,6 +222,7 @@ def main() -> None:
             write_result(args.out, result, {step: "written"})
     result["total_s"] = round(time.time() - t_start, 1)
     write_result(args.out, result, {k: result[k] for k in ("device", "total_s")})
+    print(f"gpu_acceptance: written to {args.out}", flush=True)
 
 
 if __name__ == "__main__":
