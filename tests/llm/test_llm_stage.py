@@ -79,6 +79,27 @@ def test_unparseable_answers_are_retried_once_then_counted(upstream):
     assert saved["prompt"][0] == [{"role": "user", "content": "good"}]
 
 
+class HotBackend(FakeBackend):
+    """Rambles (no label) above temperature 1; remembers the temperature of each call."""
+
+    def __init__(self):
+        super().__init__()
+        self.temperatures = []
+
+    def generate(self, chats, params):
+        self.temperatures.append(params.temperature)
+        return [["..." if params.temperature > 1 else f"label {c[-1]['content']}"] * params.n for c in chats]
+
+
+def test_the_retry_is_sampled_at_retry_temperature_even_below_a_hot_sample(upstream):
+    run, up = upstream
+    backend = HotBackend()
+    result = generate_stage(run, "hot", [chat("a"), chat("b")], SamplingParams(temperature=1.5),
+                            LLMConfig(num_actors=0, retry_temperature=0.7), up, parse=parse_label, backend=backend)
+    assert backend.temperatures == [1.5, 0.7]
+    assert result.values == ["label a", "label b"] and result.failures == 0
+
+
 def test_a_bad_row_does_not_fail_its_batch(upstream):
     run, up = upstream
     cfg = LLMConfig(num_actors=0, batch_size=4)
