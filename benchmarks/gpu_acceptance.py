@@ -46,9 +46,11 @@ CPU_SMOKE_SLOWER = 6  # the same steps on 2 CPU cores, tiny inputs
 # stage, no actor pool to start per stage); the LLM engine stays loaded between LLM stages until
 # Ray Train needs the GPU (ray_session.make_room). transformers' generate costs about the same per
 # token at 8 rows as at 1024 on an H200 (44-55 ms: Python and kernel launches, 2026-12-04 run), so a
-# generation pass of 3080 prompts goes in one batch of up to 4096, not four (SmolLM2: ~26 GB of KV cache)
+# generation pass of 3080 prompts goes in one batch of up to 4096, not four (SmolLM2: ~26 GB of KV cache),
+# and a pass stops at 64 new tokens, not gpu.yaml's 128: a batch runs until its longest answer ends, and past
+# 64 tokens SmolLM2 only repeats a keyword, which the parser drops (benchmarks/interpretations_smollm2.py)
 GPU_JOB = ["ray.address=", "embedding.num_actors=0", "llm.backend=transformers", "llm.num_actors=1", "llm.batch_size=4096",
-           "audit.enabled=false",
+           "audit.enabled=false", "cotrain.max_tokens=64",
            "cotrain.iterations=1", "cotrain.dpo.max_steps=60", "cotrain.embedder.max_steps=200"]
 CPU_SMOKE = ["embedding.device=cpu", "embedding.gpus_per_actor=0", "embedding.dtype=float32", "embedding.tokenize_workers=0",
              "embedding.cpus_per_actor=2", "llm.device=cpu", "llm.gpus_per_actor=0", "llm.batch_size=16",

@@ -195,7 +195,7 @@ def generate_stage(run: RunDir, name: str, chats: list[Chat], params: SamplingPa
         failed = [i for i, row in enumerate(parsed) if any(v is None for v in row)] if parse else []
         if failed:
             # at retry_temperature even below a hot sample's own: SmolLM2's interpretations at 1.5 fail 78 % of the
-            # time; asked again at 1.5, 20 % of those parse, at 0.7 87 % (benchmarks/llm_retry_banking77.py)
+            # time; asked again at 1.5, 20 % of those parse, at 0.7 87 % (benchmarks/interpretations_smollm2.py)
             retry = replace(params, seed=params.seed + 1, temperature=cfg.retry_temperature)
             second = gen.answer(chats, failed, gen.keys([chats[i] for i in failed], retry), retry)
             for i in failed:
