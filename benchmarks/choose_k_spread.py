@@ -17,6 +17,8 @@ From the same forty curves:
   geometric middle and the smoothed peak;
 - ``ward``: Ward linkage on the same layouts instead of KMeans (deterministic for a layout, so
   it removes KMeans' own noise), the other candidate for a steadier curve;
+- ``k_stderr_by_job``: the standard error each job reports (``k_choice.k_stderr``: its five
+  repeats' own K), beside ``k_std_between_jobs``, the spread it stands for;
 - ``seconds``: a repeat's reduction, KMeans curve and Ward curve.
 """
 
@@ -29,7 +31,7 @@ from common import RESULTS, TEST_CSV, TRAIN_CSV, write_result
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from llmclust.pipeline.choose_k import (REPEATS, SAMPLE, ROWS_PER_CLUSTER, _choice, _samples,  # noqa: E402
-                                        estimation_reduce, k_grid, silhouette_curve)
+                                        estimation_reduce, k_grid, silhouette_curve, standard_error)
 from llmclust.pipeline.clustering import ClusteringConfig  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder  # noqa: E402
 from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
@@ -89,9 +91,12 @@ def one_set(name: str, vectors: np.ndarray) -> dict:
     by_r = {r: rel_std(grid, kmeans, r) for r in (5, 10, 20)}  # 40 of 40 would always draw the same
     target = 0.03 / RANGE_OF_FIVE
     k_by_job, ward_by_job = jobs(grid, kmeans), jobs(grid, ward)
+    single = [_choice(grid, c)[0] for c in kmeans]
+    stderr = [standard_error(single[j * REPEATS:(j + 1) * REPEATS]) for j in range(JOBS)]
     out = {"n": len(vectors), "k_by_job": k_by_job, "spread_first_5_jobs": spread(k_by_job),
            "rel_std_by_repeats": by_r, "repeats_for_3_percent": int(np.ceil(REPEATS * (by_r[5] / target) ** 2)),
-           "single_repeat_k": [_choice(grid, c)[0] for c in kmeans],
+           "single_repeat_k": single, "k_stderr_by_job": stderr, "k_stderr_mean": round(float(np.mean(stderr)), 2),
+           "k_std_between_jobs": round(float(np.std(k_by_job, ddof=1)), 2),
            "rules": {r: rel_std(grid, kmeans, REPEATS, r) for r in ("centre_of_mass", "band_middle", "peak")},
            "ward": {"k_by_job": ward_by_job, "spread_first_5_jobs": spread(ward_by_job),
                     "rel_std_5_repeats": rel_std(grid, ward, REPEATS)},

@@ -50,6 +50,14 @@ def test_each_repeat_reduces_its_own_sample_read_in_one_pass(monkeypatch):
     assert set(map(tuple, first)) <= set(map(tuple, x))  # rows of the corpus, whole
     assert seen[0][1].use_gpu == "never" and seen[0][1].fit_sample == 0  # a 24-row fit needs no GPU, no sub-sample
     assert found.sample == 24 and found.k_by_seed == [3, 3]  # a rising curve: the band is at the top
+    assert found.k_stderr == 0.0 and found.to_dict()["k_stderr"] == 0.0
+
+
+def test_the_estimate_says_how_far_other_seeds_would_move_it():
+    estimate = choose_k.KEstimate(81, (59, 101), "", k_by_seed=[78, 72, 74, 60, 108])
+    assert estimate.k_stderr == pytest.approx(np.std([78, 72, 74, 60, 108], ddof=1) / np.sqrt(5), abs=0.05)
+    assert estimate.to_dict()["k_stderr"] == estimate.k_stderr == 8.0
+    assert choose_k.standard_error([77]) == 0.0  # one repeat: no spread to report
 
 
 def test_the_estimate_reduces_even_where_the_job_does_not():
@@ -92,6 +100,7 @@ def test_the_report_draws_the_curve_and_says_why():
     section = k_choice_section(choice)
     assert section.title == "How K was chosen" and f"K = {choice['k']}" in section.text
     assert "without labels" in section.text and choice["reason"] in section.text
+    assert f"±{choice['k_stderr']}" in section.text and "other seeds" in section.text
     assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]
 
 

@@ -5,6 +5,7 @@ the chosen K and the estimator's reason."""
 from __future__ import annotations
 
 from llmclust.methods.base import ReportSection
+from llmclust.pipeline.choose_k import standard_error
 
 
 def k_choice_section(choice: dict) -> ReportSection:
@@ -25,9 +26,10 @@ def k_choice_section(choice: dict) -> ReportSection:
                   annotation_text=f"chosen K = {choice['k']}", annotation_position="top right")
     fig.update_layout(xaxis_title="K", yaxis_title="silhouette (sampled rows)",
                       legend=dict(orientation="h"))
-    singles = ", ".join(map(str, choice.get("k_by_seed", [])))
-    alone = (f" Each sample alone (grey) would have chosen {singles}: the mean of their curves is what makes K "
-             "repeatable." if singles else "")
+    singles = choice.get("k_by_seed", [])
+    alone = (f" Each sample alone (grey) would have chosen {', '.join(map(str, singles))}. The mean of their curves "
+             f"is steadier but not fixed: K's standard error over the samples, ±{standard_error(singles)}, is about how "
+             "far a job with other seeds lands; the same seeds give the same K." if singles else "")
     decided = (f" The clustering used K = {choice['final_k']}, set by {choice['decided_by']}."
                if "decided_by" in choice else "")
     text = (f"K = {choice['k']}, estimated without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
