@@ -1,7 +1,7 @@
 """How far apart ``n_clusters: auto`` lands for jobs that differ only in their seeds, and what it
 would take to bring that under 3 %, on Banking77 test (3080 texts) and train (10,003), 77 intents.
 
-    python benchmarks/choose_k_spread.py      # -> benchmarks/results/choose_k_spread.json (about 10 minutes)
+    python benchmarks/choose_k_spread.py      # -> benchmarks/results/choose_k_spread.json (about 12 minutes)
 
 Forty repeats per set, seeds 0..39: each is one of ``choose_k``'s repeats (the seed's sample,
 reduced with that seed, the silhouette curve of KMeans), so repeats 5j..5j+4 are exactly the
@@ -10,7 +10,8 @@ estimate of a job whose first clustering seed is 5j (``k_by_job``: eight such jo
 From the same forty curves:
 
 - ``rel_std_by_repeats``: the relative standard deviation of K when a job averages R repeats
-  (random R-of-40 draws, R = 5, 10, 20), and ``repeats_for_3_percent``: the R at which five jobs would land
+  (random R-of-40 draws, R = 5, 10, 20; scaled by sqrt(39 / (40 - R)), since draws from only
+  forty curves vary less than fresh ones), and ``repeats_for_3_percent``: the R at which five jobs would land
   within 3 % of each other (their expected range, 2.33 standard deviations, at 3 %), the
   variance taken as falling with 1 / R;
 - ``rules``: the same at R = 5 for the band's centre of mass (the estimator), the band's
@@ -19,6 +20,7 @@ From the same forty curves:
   it removes KMeans' own noise), the other candidate for a steadier curve;
 - ``k_stderr_by_job``: the standard error each job reports (``k_choice.k_stderr``: its five
   repeats' own K), beside ``k_std_between_jobs``, the spread it stands for;
+- ``flat_top``: the K range over which the mean of the forty curves stays within 1 % of its peak;
 - ``seconds``: a repeat's reduction, KMeans curve and Ward curve.
 """
 
@@ -30,8 +32,8 @@ from common import RESULTS, TEST_CSV, TRAIN_CSV, write_result
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from llmclust.pipeline.choose_k import (REPEATS, SAMPLE, ROWS_PER_CLUSTER, _choice, _samples,  # noqa: E402
-                                        estimation_reduce, k_grid, silhouette_curve, standard_error)
+from llmclust.pipeline.choose_k import (REPEATS, band_indices, draw_samples, estimation_reduce,  # noqa: E402
+                                        k_from_curve, sample_plan, silhouette_curve, standard_error)
 from llmclust.pipeline.clustering import ClusteringConfig  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder  # noqa: E402
 from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
@@ -52,19 +54,25 @@ def ward_curve(x: np.ndarray, grid: list[int]) -> np.ndarray:
 
 
 def rule(grid: list[int], curve: np.ndarray, name: str) -> float:
-    k, _, (lo, peak, hi) = _choice(grid, curve)
+    k, _, (lo, peak, hi) = k_from_curve(grid, curve)
     return {"centre_of_mass": k, "band_middle": float(np.sqrt(grid[lo] * grid[hi])), "peak": grid[peak]}[name]
 
 
 def rel_std(grid: list[int], curves: np.ndarray, repeats: int, name: str = "centre_of_mass") -> float:
     rng = np.random.default_rng(0)
-    ks = np.array([rule(grid, curves[rng.choice(len(curves), repeats, replace=False)].mean(axis=0), name)
-                   for _ in range(DRAWS)])
-    return round(float(ks.std() / ks.mean()), 4)
+    n = len(curves)
+    ks = np.array([rule(grid, curves[rng.choice(n, repeats, replace=False)].mean(axis=0), name) for _ in range(DRAWS)])
+    return round(float(ks.std() / ks.mean() * np.sqrt((n - 1) / (n - repeats))), 4)
+
+
+def flat_top(grid: list[int], mean: np.ndarray) -> dict:
+    """The K range around the peak of ``mean`` (unsmoothed) that stays within 1 % of it."""
+    lo, peak, hi = band_indices(mean, tolerance=0.01)
+    return {"peak_k": grid[peak], "peak": round(float(mean[peak]), 4), "from_k": grid[lo], "to_k": grid[hi]}
 
 
 def jobs(grid: list[int], curves: np.ndarray) -> list[int]:
-    return [_choice(grid, curves[j * REPEATS:(j + 1) * REPEATS].mean(axis=0))[0] for j in range(JOBS)]
+    return [k_from_curve(grid, curves[j * REPEATS:(j + 1) * REPEATS].mean(axis=0))[0] for j in range(JOBS)]
 
 
 def spread(ks: list[int]) -> float:
@@ -72,13 +80,11 @@ def spread(ks: list[int]) -> float:
 
 
 def one_set(name: str, vectors: np.ndarray) -> dict:
-    k_min, k_max = ClusteringConfig(n_clusters="auto").k_range(len(vectors))
-    size = min(len(vectors), SAMPLE)
-    grid = k_grid(k_min, max(k_min, min(k_max, size // ROWS_PER_CLUSTER)))
+    size, grid = sample_plan(len(vectors), *ClusteringConfig(n_clusters="auto").k_range(len(vectors)))
     reduce = estimation_reduce(ReductionConfig(method="umap", parallel_seeds="never"))
     seeds = list(range(JOBS * REPEATS))
     kmeans, ward, seconds = [], [], []
-    for seed, rows in zip(seeds, _samples(vectors, size, seeds)):
+    for seed, rows in zip(seeds, draw_samples(vectors, size, seeds)):
         t0 = time.perf_counter()
         layout = fit_transform(rows, reduce, seed)[1]
         t1 = time.perf_counter()
@@ -91,12 +97,13 @@ def one_set(name: str, vectors: np.ndarray) -> dict:
     by_r = {r: rel_std(grid, kmeans, r) for r in (5, 10, 20)}  # 40 of 40 would always draw the same
     target = 0.03 / RANGE_OF_FIVE
     k_by_job, ward_by_job = jobs(grid, kmeans), jobs(grid, ward)
-    single = [_choice(grid, c)[0] for c in kmeans]
+    single = [k_from_curve(grid, c)[0] for c in kmeans]
     stderr = [standard_error(single[j * REPEATS:(j + 1) * REPEATS]) for j in range(JOBS)]
     out = {"n": len(vectors), "k_by_job": k_by_job, "spread_first_5_jobs": spread(k_by_job),
            "rel_std_by_repeats": by_r, "repeats_for_3_percent": int(np.ceil(REPEATS * (by_r[5] / target) ** 2)),
            "single_repeat_k": single, "k_stderr_by_job": stderr, "k_stderr_mean": round(float(np.mean(stderr)), 2),
            "k_std_between_jobs": round(float(np.std(k_by_job, ddof=1)), 2),
+           "flat_top": flat_top(grid, kmeans.mean(axis=0)),
            "rules": {r: rel_std(grid, kmeans, REPEATS, r) for r in ("centre_of_mass", "band_middle", "peak")},
            "ward": {"k_by_job": ward_by_job, "spread_first_5_jobs": spread(ward_by_job),
                     "rel_std_5_repeats": rel_std(grid, ward, REPEATS)},

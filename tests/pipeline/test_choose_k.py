@@ -100,7 +100,10 @@ def test_the_report_draws_the_curve_and_says_why():
     section = k_choice_section(choice)
     assert section.title == "How K was chosen" and f"K = {choice['k']}" in section.text
     assert "without labels" in section.text and choice["reason"] in section.text
-    assert f"±{choice['k_stderr']}" in section.text and "other seeds" in section.text
+    spread = {**choice, "k_by_seed": [3, 5, 4], "k_stderr": 0.6}
+    assert "±0.6" in k_choice_section(spread).text and "other seeds" in k_choice_section(spread).text
+    before = {k: v for k, v in spread.items() if k != "k_stderr"}  # a run made before k_stderr was stored
+    assert "±0.6" in k_choice_section(before).text
     assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]
 
 

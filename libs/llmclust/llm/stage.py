@@ -20,8 +20,8 @@ sent, the job's call budget ``llm.max_calls`` is charged (:mod:`llmclust.llm.bud
 stage that would exceed it stops with an error and sends nothing.
 Answers enter the cache batch by batch, so a killed stage resumes where it stopped and a
 rerun makes no call. With ``parse``, an unparseable answer is asked again once (seed + 1,
-temperature ``cfg.retry_temperature``, cooler than a hot sample's own) and, if still
-unparseable, counted, never dropped.
+temperature ``cfg.retry_temperature`` whatever the sample's own: hotter than greedy, cooler than
+a hot sample) and, if still unparseable, counted, never dropped.
 A batch that raises is retried row by row; a row that still raises gets empty answers, its
 error in the ``error`` column of ``answers.parquet``, and is not cached. A stage with such
 rows is finished (the job goes on) but not reused: a rerun asks the backend again for those
@@ -167,6 +167,9 @@ def _parse_all(answers: list[list[str]], parse: Callable[[str], Any] | None) -> 
 def _stage_fingerprint(keys: np.ndarray, params: SamplingParams, cfg: LLMConfig, parse) -> list:
     """What the answers depend on; the chats enter through their cache keys (hashed once)."""
     identity = {"model": model_id(cfg), "retry_temperature": cfg.retry_temperature}
+    if parse:  # stages finished while a retry was never cooler than its sample are redone (from the cache)
+        identity["retry"] = "sampled at retry_temperature"
+
     parser = f"{parse.__module__}.{parse.__qualname__}" if parse else None
     return [identity, params, hashlib.sha256(keys.tobytes()).hexdigest(), parser]
 

@@ -16,10 +16,11 @@ follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77
 same structure: 77 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats: one
 repeat's K moves by a quarter or more with its sample and layout (train: 60 to 111 over forty);
 the mean of five lands 6.5 % (test) to 13 % (train) apart over five jobs with other seeds, and a
-job with the same seeds gets the same K. Under 3 % would take about 26 repeats a job on test and
-160 on train: the top of the curve is flat (train: within 1 % from K = 59 to 101), so its noise
-decides where the band sits. Neither Ward linkage in place of KMeans (no KMeans noise) nor the
-band's geometric middle in place of its centre of mass narrows it on both sets
+job with the same seeds gets the same K. Under 3 % would take about 29 repeats a job on test
+and 180 on train: the top of the curve is flat (within 1 % of its peak from K = 59 to 87 on
+test, 55 to 101 on train), so its noise decides where the band sits. Ward linkage in place of
+KMeans (no KMeans noise) narrows it a little on test and widens it on train; the band's
+geometric middle in place of its centre of mass narrows it on train and widens it on test
 (benchmarks/results/choose_k_spread.json). Why reduced even when the job clusters unreduced
 vectors: the silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288, in
 exploratory runs that are not a benchmark here). Every constant is relative (a ratio, a
@@ -75,7 +76,7 @@ class KEstimate:
 
     @property
     def k_stderr(self) -> float:
-        """K's standard error over the repeats: about how far a job with other seeds lands."""
+        """K's standard error over the repeats: on average, how far a job with other seeds lands."""
         return standard_error(self.k_by_seed)
 
     def to_dict(self) -> dict:
@@ -83,9 +84,10 @@ class KEstimate:
 
 
 def standard_error(ks: list[int]) -> float:
-    """The standard error of the mean of ``ks`` (the repeats' own K; 0 for fewer than two). A job's
-    own figure predicts how far jobs with other seeds land: 2.5 against 2.2 measured on Banking77
-    test, 6.0 against 4.8 on train (benchmarks/results/choose_k_spread.json)."""
+    """The standard error of the mean of ``ks`` (the repeats' own K; 0 for fewer than two): it stands
+    in for the spread of the job's K between seeds. Averaged over eight jobs it matched that spread
+    (Banking77 test 2.5 against 2.2, train 6.0 against 4.8); one job's own figure is rougher (test
+    1.2 to 3.7, train 3.1 to 8.6; benchmarks/results/choose_k_spread.json)."""
     return round(float(np.std(ks, ddof=1) / np.sqrt(len(ks))), 1) if len(ks) > 1 else 0.0
 
 
@@ -106,10 +108,10 @@ def _smooth(values: np.ndarray) -> np.ndarray:
     return np.convolve(np.pad(values, pad, mode="edge"), np.ones(SMOOTHING) / SMOOTHING, "valid")
 
 
-def _band(smoothed: np.ndarray) -> tuple[int, int, int]:
-    """Grid indices (low, peak, high) of the run around the peak within ``TOLERANCE`` of it."""
+def band_indices(smoothed: np.ndarray, tolerance: float = TOLERANCE) -> tuple[int, int, int]:
+    """Grid indices (low, peak, high) of the run around the peak within ``tolerance`` of it."""
     peak = int(smoothed.argmax())
-    near = smoothed >= smoothed[peak] - TOLERANCE * abs(smoothed[peak])
+    near = smoothed >= smoothed[peak] - tolerance * abs(smoothed[peak])
     lo = hi = peak
     while lo > 0 and near[lo - 1]:
         lo -= 1
@@ -119,7 +121,7 @@ def _band(smoothed: np.ndarray) -> tuple[int, int, int]:
 
 
 def _centre(grid: list[int], smoothed: np.ndarray, lo: int, peak: int, hi: int) -> int:
-    """K: the centre of mass in log K of the band (:func:`_band`'s indices), each grid point
+    """K: the centre of mass in log K of the band (:func:`band_indices`'s indices), each grid point
     weighted by its height above the band's floor (its edges, where noise decides, weigh least)."""
     weight = smoothed[lo : hi + 1] - (smoothed[peak] - TOLERANCE * abs(smoothed[peak]))
     if weight.sum() <= 0:  # a flat band
@@ -127,10 +129,10 @@ def _centre(grid: list[int], smoothed: np.ndarray, lo: int, peak: int, hi: int) 
     return int(round(float(np.exp(np.average(np.log(grid[lo : hi + 1]), weights=weight)))))
 
 
-def _choice(grid: list[int], curve: np.ndarray) -> tuple[int, np.ndarray, tuple[int, int, int]]:
+def k_from_curve(grid: list[int], curve: np.ndarray) -> tuple[int, np.ndarray, tuple[int, int, int]]:
     """K from one curve (a repeat's, or their mean), the smoothed curve and the band's indices."""
     smoothed = _smooth(curve)
-    band = _band(smoothed)
+    band = band_indices(smoothed)
     return _centre(grid, smoothed, *band), smoothed, band
 
 
@@ -151,7 +153,7 @@ def repeat_curve(rows: np.ndarray, reduce: ReductionConfig, grid: list[int], see
     return silhouette_curve(fit_transform(rows, reduce, seed)[1], grid, seed)
 
 
-def _samples(vectors: Vectors, size: int, seeds: list[int]) -> list[np.ndarray]:
+def draw_samples(vectors: Vectors, size: int, seeds: list[int]) -> list[np.ndarray]:
     """Each seed's sample of ``size`` rows (all rows when there are fewer), read in one pass."""
     n = len(vectors)
     picks = [np.arange(n) if n <= size else np.sort(np.random.default_rng(s).choice(n, size, replace=False))
@@ -179,17 +181,22 @@ def estimation_reduce(reduce: ReductionConfig) -> ReductionConfig:
     return replace(reduce, method="umap", fit_sample=0, use_gpu="never", n_epochs=reduce.n_epochs or ReductionConfig.n_epochs)
 
 
+def sample_plan(rows: int, k_min: int, k_max: int, sample: int = SAMPLE) -> tuple[int, list[int]]:
+    """The rows a repeat samples from ``rows`` and the K grid its curve covers (up to sample / 8)."""
+    size = min(rows, max(sample, min(MAX_SAMPLE, ROWS_PER_CLUSTER * k_max)))
+    return size, k_grid(k_min, max(k_min, min(k_max, size // ROWS_PER_CLUSTER)))
+
+
 def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduce: ReductionConfig,
                sample: int = SAMPLE) -> KEstimate:
     """K for ``vectors`` (see the module doc); the same K for the same seeds, run after run."""
     t0 = time.perf_counter()
-    size = min(len(vectors), max(sample, min(MAX_SAMPLE, ROWS_PER_CLUSTER * k_max)))
-    top = max(k_min, min(k_max, size // ROWS_PER_CLUSTER))
-    grid = k_grid(k_min, top)
-    curves = _curves(_samples(vectors, size, seeds), estimation_reduce(reduce), grid, seeds)
+    size, grid = sample_plan(len(vectors), k_min, k_max, sample)
+    top = grid[-1]
+    curves = _curves(draw_samples(vectors, size, seeds), estimation_reduce(reduce), grid, seeds)
     mean = curves.mean(axis=0)
-    k, smoothed, (lo, peak, hi) = _choice(grid, mean)
-    k_by_seed = [_choice(grid, c)[0] for c in curves]
+    k, smoothed, (lo, peak, hi) = k_from_curve(grid, mean)
+    k_by_seed = [k_from_curve(grid, c)[0] for c in curves]
     edge = ""
     if hi == len(grid) - 1 and top < k_max:
         edge = f"; the grid stopped at {top} (sample / {ROWS_PER_CLUSTER}), below k_max={k_max}"

@@ -28,8 +28,9 @@ def k_choice_section(choice: dict) -> ReportSection:
                       legend=dict(orientation="h"))
     singles = choice.get("k_by_seed", [])
     alone = (f" Each sample alone (grey) would have chosen {', '.join(map(str, singles))}. The mean of their curves "
-             f"is steadier but not fixed: K's standard error over the samples, ±{standard_error(singles)}, is about how "
-             "far a job with other seeds lands; the same seeds give the same K." if singles else "")
+             f"is steadier but not fixed: K's standard error over the samples, "
+             f"±{choice.get('k_stderr', standard_error(singles))}, is about how far a job with other seeds lands; the "
+             "same seeds give the same K." if singles else "")  # runs before 2026-12-05 stored no k_stderr
     decided = (f" The clustering used K = {choice['final_k']}, set by {choice['decided_by']}."
                if "decided_by" in choice else "")
     text = (f"K = {choice['k']}, estimated without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "

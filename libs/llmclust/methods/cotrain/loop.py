@@ -4,7 +4,10 @@ Iteration t (t = 0..iterations), each step a checkpointed stage named ``iter<t>_
 
 1. ``greedy`` / ``sample<m>``: interpretations of every text by the LLM (base + the adapter
    trained so far): one greedy, one per sampling temperature (the last iteration only needs
-   the greedy one);
+   the greedy one). Unparseable ones are asked again at ``llm.retry_temperature`` (the
+   ``retried`` column of each stage's answers), so most of a hot sample's candidates come
+   from that cooler retry (SmolLM2 at 1.5: 78 %); seeds differ between the passes, or a
+   sample's retries would be the greedy pass's (same seed, same retry temperature);
 2. ``interpretations`` + ``embed``: the parsed candidates, embedded with the current embedder;
    ``cluster`` / ``evaluate``: KMeans on the greedy interpretations' embeddings (iteration t's
    result);
@@ -94,7 +97,7 @@ def _generate(run: RunDir, cfg, t: int, texts: list[str], state: _State, last: b
     chats = interpretation_chats(texts, ct.task)
     settings = [("greedy", SamplingParams(temperature=0.0, max_tokens=ct.max_tokens, seed=ct.seed))]
     if not last:
-        settings += [(f"sample{m + 1}", SamplingParams(temperature=temp, max_tokens=ct.max_tokens, seed=ct.seed + 1000 * t + m))
+        settings += [(f"sample{m + 1}", SamplingParams(temperature=temp, max_tokens=ct.max_tokens, seed=ct.seed + 1000 * t + m + 1))
                      for m, temp in enumerate(ct.temperatures)]
     stages, raw, parsed = [], [], []
     for name, params in settings:  # one engine load for them all (fit's keep_engines)
