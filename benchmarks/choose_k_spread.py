@@ -33,7 +33,7 @@ from common import RESULTS, TEST_CSV, TRAIN_CSV, write_result
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from llmclust.pipeline.choose_k import (REPEATS, band_indices, draw_samples, estimation_reduce,  # noqa: E402
-                                        k_from_curve, sample_plan, silhouette_curve, standard_error)
+                                        k_from_curve, sample_plan, silhouette_curve, silhouettes, standard_error)
 from llmclust.pipeline.clustering import ClusteringConfig  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder  # noqa: E402
 from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
@@ -46,11 +46,9 @@ RANGE_OF_FIVE = 2.326  # expected max - min of five normal draws, in standard de
 def ward_curve(x: np.ndarray, grid: list[int]) -> np.ndarray:
     """Silhouette of Ward linkage cut at each K of ``grid`` (one tree for the whole grid)."""
     from scipy.cluster.hierarchy import fcluster, linkage
-    from sklearn.metrics import pairwise_distances, silhouette_score
 
-    distances = pairwise_distances(x).astype(np.float32)
     tree = linkage(x, "ward")
-    return np.array([silhouette_score(distances, fcluster(tree, k, "maxclust"), metric="precomputed") for k in grid])
+    return silhouettes(x, grid, lambda k: fcluster(tree, k, "maxclust"))
 
 
 def rule(grid: list[int], curve: np.ndarray, name: str) -> float:
@@ -104,7 +102,8 @@ def one_set(name: str, vectors: np.ndarray) -> dict:
            "single_repeat_k": single, "k_stderr_by_job": stderr, "k_stderr_mean": round(float(np.mean(stderr)), 2),
            "k_std_between_jobs": round(float(np.std(k_by_job, ddof=1)), 2),
            "flat_top": flat_top(grid, kmeans.mean(axis=0)),
-           "rules": {r: rel_std(grid, kmeans, REPEATS, r) for r in ("centre_of_mass", "band_middle", "peak")},
+           "rules": {"centre_of_mass": by_r[REPEATS],  # the estimator's own rule: by_r's draws at R = 5
+                     **{r: rel_std(grid, kmeans, REPEATS, r) for r in ("band_middle", "peak")}},
            "ward": {"k_by_job": ward_by_job, "spread_first_5_jobs": spread(ward_by_job),
                     "rel_std_5_repeats": rel_std(grid, ward, REPEATS)},
            "seconds": dict(zip(("reduce", "kmeans_curve", "ward_curve"), np.round(np.mean(seconds, axis=0), 2).tolist()))}

@@ -169,7 +169,6 @@ def _stage_fingerprint(keys: np.ndarray, params: SamplingParams, cfg: LLMConfig,
     identity = {"model": model_id(cfg), "retry_temperature": cfg.retry_temperature}
     if parse:  # stages finished while a retry was never cooler than its sample are redone (from the cache)
         identity["retry"] = "sampled at retry_temperature"
-
     parser = f"{parse.__module__}.{parse.__qualname__}" if parse else None
     return [identity, params, hashlib.sha256(keys.tobytes()).hexdigest(), parser]
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -136,16 +137,21 @@ def k_from_curve(grid: list[int], curve: np.ndarray) -> tuple[int, np.ndarray, t
     return _centre(grid, smoothed, *band), smoothed, band
 
 
-def silhouette_curve(x: np.ndarray, grid: list[int], seed: int) -> np.ndarray:
-    """Silhouette of KMeans (one start, ``seed``) on ``x`` for each K of ``grid``; the distances
-    are computed once for the whole grid."""
-    from sklearn.cluster import KMeans
+def silhouettes(x: np.ndarray, grid: list[int], labels_at: Callable[[int], np.ndarray]) -> np.ndarray:
+    """The silhouette of ``labels_at(k)`` on ``x`` for each K of ``grid``; the distances are computed
+    once for the whole grid."""
     from sklearn.metrics import pairwise_distances, silhouette_score
 
-    x = np.asarray(x, np.float64)
     distances = pairwise_distances(x).astype(np.float32)  # half the memory; silhouettes agree to 1e-6
-    return np.array([silhouette_score(distances, KMeans(k, n_init=1, random_state=seed).fit(x).labels_,
-                                      metric="precomputed") for k in grid])
+    return np.array([silhouette_score(distances, labels_at(k), metric="precomputed") for k in grid])
+
+
+def silhouette_curve(x: np.ndarray, grid: list[int], seed: int) -> np.ndarray:
+    """:func:`silhouettes` of KMeans (one start, ``seed``) on ``x``."""
+    from sklearn.cluster import KMeans
+
+    x = np.asarray(x, np.float64)
+    return silhouettes(x, grid, lambda k: KMeans(k, n_init=1, random_state=seed).fit(x).labels_)
 
 
 def repeat_curve(rows: np.ndarray, reduce: ReductionConfig, grid: list[int], seed: int) -> np.ndarray:
