@@ -54,7 +54,7 @@ GPU_JOB = ["ray.address=", "embedding.num_actors=0", "llm.backend=transformers",
            "cotrain.iterations=1", "cotrain.dpo.max_steps=60", "cotrain.embedder.max_steps=200"]
 CPU_SMOKE = ["embedding.device=cpu", "embedding.gpus_per_actor=0", "embedding.dtype=float32", "embedding.tokenize_workers=0",
              "embedding.cpus_per_actor=2", "llm.device=cpu", "llm.gpus_per_actor=0", "llm.batch_size=16",
-             "cotrain.dpo.use_gpu=false", "cotrain.dpo.deepspeed=", "cotrain.dpo.max_steps=1", "cotrain.dpo.cpus_per_worker=2",
+             "cotrain.dpo.use_gpu=false", "cotrain.dpo.max_steps=1", "cotrain.dpo.cpus_per_worker=2",
              "cotrain.embedder.use_gpu=false", "cotrain.embedder.max_steps=1", "cotrain.embedder.cpus_per_worker=2",
              "clusterllm.training.use_gpu=false", "reduce.fit_sample=0", "clustering.seeds=[0]", "corpus.limit=16",
              f"corpus.path={SMALL_CSV}", "clustering.n_clusters=4", "cotrain.max_tokens=16", "cotrain.density_runs=5",
@@ -115,7 +115,10 @@ def job_facts(method: str, run_dir: Path, finished: bool, seconds: float, tail: 
     dpo = run_dir / "iter0_dpo" / "manifest.json"
     if dpo.exists():
         m = json.loads(dpo.read_text())
-        facts["dpo_steps_per_s"] = round(m.get("steps", 0) / max(m["seconds"], 1e-9), 3)
+        facts["dpo_steps_per_s"] = round(m.get("steps", 0) / max(m["seconds"], 1e-9), 3)  # start-up included
+        if m.get("train_seconds"):  # the steps alone, and the ZeRO stage DeepSpeed ran (None: plain DDP)
+            facts["dpo_train_steps_per_s"] = round(m["steps"] / m["train_seconds"], 3)
+            facts["dpo_zero_stage"] = m["zero_stage"]
     if iterations.exists():
         facts["iterations"] = json.loads(iterations.read_text())
     if not finished:

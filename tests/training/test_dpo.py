@@ -3,6 +3,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 from llmclust.config import ConfigError
 from llmclust.models import model_weights
 from llmclust.training.dpo import DPOTrainConfig, pairs_read, train_dpo, worker_config
@@ -60,6 +61,7 @@ def test_two_lora_dpo_steps_on_smollm2_change_the_adapter(ray_cluster, tmp_path)
                          learning_rate=5e-3, max_length=96)
     result = train_dpo(PAIRS, model_dir, "", cfg, tmp_path / "it1")
     assert result["steps"] == 2 and len(result["losses"]) == 2
+    assert result["zero_stage"] is None and result["train_seconds"] > 0  # plain data parallel
     assert math.isclose(result["loss_start"], math.log(2), abs_tol=1e-3)  # policy == reference at step 1
     weights = load_file(f"{result['adapter']}/adapter_model.safetensors")
     assert not (Path(result["adapter"]) / "ref").exists()  # only the trained adapter, not trl's reference copy
@@ -78,3 +80,21 @@ def test_two_lora_dpo_steps_on_smollm2_change_the_adapter(ray_cluster, tmp_path)
     assert any((moved[k] - weights[k]).abs().sum() > 0 for k in weights)
     # one small step from the first adapter stays far closer to it than to a fresh (zero) B
     assert all((moved[k] - weights[k]).abs().sum() < weights[k].abs().sum() for k in weights if "lora_B" in k)
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_dpo_runs_on_cpu_workers_and_trains_as_plain_ddp_does(ray_cluster, tmp_path):
+    """The GPU configs' DPO path, ray_configs/deepspeed_zero2.json (its "auto" sizes filled in by
+    the Trainer), in a Ray Train worker on DeepSpeed's CPU accelerator: the engine runs ZeRO-2 and
+    takes the same steps, to the same losses, as plain data parallel."""
+    model_dir = model_weights("SmolLM2-135M-Instruct")
+    small = dict(max_steps=2, batch_size=2, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"],
+                 learning_rate=5e-3, max_length=96)
+    plain = train_dpo(PAIRS, model_dir, "", DPOTrainConfig(**small), tmp_path / "plain")
+    zero2 = train_dpo(PAIRS, model_dir, "", DPOTrainConfig(**small, deepspeed=str(REPO / "ray_configs/deepspeed_zero2.json")),
+                      tmp_path / "zero2")
+    assert zero2["zero_stage"] == 2 and zero2["steps"] == 2
+    assert zero2["losses"] == pytest.approx(plain["losses"], abs=1e-4)
+    assert zero2["loss_end"] < zero2["loss_start"]
+    assert (Path(zero2["adapter"]) / "adapter_model.safetensors").exists()
+    assert not (Path(zero2["adapter"]) / "ref").exists()

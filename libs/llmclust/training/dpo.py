@@ -9,7 +9,10 @@ The adapter is written into the stage folder; the next iteration's generation lo
 On GPU clusters set ``deepspeed`` to a ZeRO config (``ray_configs/deepspeed_zero2.json``) and
 ``use_gpu: true``; the same ``train_func`` runs on every worker. The driver reads that JSON
 and hands the workers its contents: a worker's working directory is Ray Train's, where a
-relative path means nothing. Only the trained adapter is saved (not trl's frozen "ref" copy).
+relative path means nothing. DeepSpeed runs on CPU workers too (its CPU accelerator, gloo; its
+first run there JIT-builds a shared-memory collective with the machine's C++ compiler): that is
+how the tests run this path without a GPU. The result names the ZeRO stage the engine ran with.
+Only the trained adapter is saved (not trl's frozen "ref" copy).
 
 Example::
 
@@ -32,12 +35,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from llmclust.config import expect
-from llmclust.devices import collective_backend
 from llmclust.models import resolve_model
 from llmclust.optional import optional_import
-from llmclust.ray_session import require_resources
 from llmclust.stalls import stall_report
 from llmclust.store.runs import Progress
+from llmclust.training.ray_trainer import TrainJob, torch_trainer
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class DPOTrainConfig:
     num_workers: int = 1  # Ray Train workers (data parallel)
     cpus_per_worker: float = 2
     use_gpu: bool = False
-    deepspeed: str = ""  # path to a DeepSpeed ZeRO JSON config (GPU only); "" = plain DDP
+    deepspeed: str = ""  # path to a DeepSpeed ZeRO JSON config; "" = plain DDP
     seed: int = 0
 
     def __post_init__(self):
@@ -75,7 +77,6 @@ class DPOTrainConfig:
         expect(len(self.lora_targets) > 0, "lora_targets", self.lora_targets, "module names such as q_proj")
         expect(self.num_workers > 0, "num_workers", self.num_workers, "a positive integer")
         expect(self.cpus_per_worker > 0, "cpus_per_worker", self.cpus_per_worker, "a positive number")
-        expect(not self.deepspeed or self.use_gpu, "deepspeed", self.deepspeed, "'' unless use_gpu is true")
         expect(not self.deepspeed or os.path.isfile(self.deepspeed), "deepspeed", self.deepspeed,
                "an existing DeepSpeed JSON file, e.g. ray_configs/deepspeed_zero2.json")
 
@@ -135,10 +136,13 @@ def _train(config: dict, beat) -> None:
                              processing_class=tokenizer, peft_config=peft_config, callbacks=[_step_progress(beat)])
         log.info("DPO worker: %d pairs tokenised, trainer ready in %.1f s", len(config["pairs"]), time.time() - t0)
         beat()
-        trainer.train()
+        output = trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        engine = trainer.deepspeed  # the DeepSpeed engine the Trainer built, None without one
         metrics = {"loss_start": losses[0] if losses else None, "loss_end": losses[-1] if losses else None,
-                   "losses": losses, "steps": trainer.state.global_step}
+                   "losses": losses, "steps": trainer.state.global_step,
+                   "train_seconds": round(output.metrics["train_runtime"], 2),  # the steps alone, no start-up
+                   "zero_stage": engine.zero_optimization_stage() if engine is not None else None}
         checkpoint = None
         if ray.train.get_context().get_world_rank() == 0:
             adapter_dir = Path(scratch) / "adapter"
@@ -190,28 +194,19 @@ def train_dpo(pairs: list[dict], model_dir: str, adapter: str, cfg: DPOTrainConf
     ``model_dir`` is a plain (de-quantised) transformers folder; ``adapter`` the previous
     iteration's adapter folder or "" to start a new one.
     """
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
     if not pairs:
         raise ValueError("train_dpo got no preference pairs; check the preference stage's report "
                          "(all candidates unparseable or identical?)")
     out_dir = Path(out_dir).resolve()
-    require_resources("DPO", {"CPU": cfg.cpus_per_worker, "GPU": 1 if cfg.use_gpu else 0}, cfg.num_workers,
-                      "cotrain.dpo.num_workers, cpus_per_worker or use_gpu")
+    job = TrainJob("DPO", cfg.num_workers, cfg.cpus_per_worker, cfg.use_gpu,
+                   "cotrain.dpo.num_workers, cpus_per_worker or use_gpu")
     config = worker_config(pairs, model_dir, adapter, cfg)
-    trainer = TorchTrainer(
-        train_func,
-        train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": cfg.cpus_per_worker}),
-        torch_config=TorchConfig(backend=collective_backend(cfg.use_gpu)),
-        run_config=RunConfig(storage_path=str(out_dir / "ray_train"), name="dpo"),
-    )
+    trainer = torch_trainer(train_func, config, job, "dpo", out_dir / "ray_train")
     result = trainer.fit()
     result.checkpoint.to_directory(str(out_dir / "adapter"))
-    metrics = {k: result.metrics[k] for k in ("loss_start", "loss_end", "losses", "steps")}
+    metrics = {k: result.metrics[k] for k in ("loss_start", "loss_end", "losses", "steps", "train_seconds", "zero_stage")}
     used = len(config["pairs"])
-    log.info("DPO: %d steps on %d of %d pairs, loss %.4f -> %.4f", metrics["steps"], used, len(pairs),
-             metrics["loss_start"], metrics["loss_end"])
+    how = "plain data parallel" if metrics["zero_stage"] is None else f"DeepSpeed ZeRO-{metrics['zero_stage']}"
+    log.info("DPO (%s): %d steps in %.1f s on %d of %d pairs, loss %.4f -> %.4f", how, metrics["steps"],
+             metrics["train_seconds"], used, len(pairs), metrics["loss_start"], metrics["loss_end"])
     return {**metrics, "adapter": str(out_dir / "adapter"), "pairs": len(pairs), "pairs_read": used}

@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from llmclust.config import expect, expect_choice
-from llmclust.devices import collective_backend, worker_device
+from llmclust.devices import worker_device
 from llmclust.models import resolve_model
 from llmclust.pipeline.embedders import text_features
-from llmclust.ray_session import require_resources
 from llmclust.store.runs import TRANSIENT, Progress, write_json
+from llmclust.training.ray_trainer import TrainJob, torch_trainer
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +205,7 @@ def _report(model, loss_fn, optimizer, state: dict, rank: int) -> None:
 def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir: str | Path,
                    cfg: TrainerConfig, storage: str | Path, name: str = "train") -> TrainResult:
     """Run the Ray Train job; the fine-tuned sentence-transformers folder lands in ``out_dir``."""
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train import CheckpointConfig
 
     if not tuples:
         raise ValueError("train_embedder got no training tuples; expected at least one (anchor, positive, ...) row")
@@ -216,21 +215,13 @@ def train_embedder(tuples: list[tuple[str, ...]], loss, model_path: str, out_dir
     if len(tuples) < cfg.num_workers:
         raise ValueError(f"{len(tuples)} tuples for num_workers={cfg.num_workers}; expected at least one per worker")
     start = time.time()
-    trainer = TorchTrainer(
-        train_func,
-        # resolved here: a relative path means nothing in a worker's own working directory
-        # the trainer's own fields only: a subclass (co-training's) adds its loss settings
-        train_loop_config={"trainer": {f.name: getattr(cfg, f.name) for f in fields(TrainerConfig)},
-                           "model_path": resolve_model(str(model_path)),
-                           "tuples": [tuple(t) for t in tuples], "loss": loss},
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": cfg.cpus_per_worker}),
-        torch_config=TorchConfig(backend=collective_backend(cfg.use_gpu)),
-        run_config=RunConfig(name=name, storage_path=str(Path(storage).resolve()),
-                             checkpoint_config=CheckpointConfig(num_to_keep=1)),
-    )
-    require_resources(f"training ({name})", {"CPU": cfg.cpus_per_worker, "GPU": 1 if cfg.use_gpu else 0},
-                      cfg.num_workers, "the trainer's num_workers, cpus_per_worker or use_gpu")
+    # resolved here: a relative path means nothing in a worker's own working directory
+    # the trainer's own fields only: a subclass (co-training's) adds its loss settings
+    config = {"trainer": {f.name: getattr(cfg, f.name) for f in fields(TrainerConfig)},
+              "model_path": resolve_model(str(model_path)), "tuples": [tuple(t) for t in tuples], "loss": loss}
+    job = TrainJob(f"training ({name})", cfg.num_workers, cfg.cpus_per_worker, cfg.use_gpu,
+                   "the trainer's num_workers, cpus_per_worker or use_gpu")
+    trainer = torch_trainer(train_func, config, job, name, storage, CheckpointConfig(num_to_keep=1))
     log.info("training the embedder: %d tuples, %d steps of %d on %d worker(s)",
              len(tuples), cfg.max_steps, cfg.batch_size, cfg.num_workers, extra=TRANSIENT)
     result = trainer.fit()

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+from llmclust.ray_session import ResourcesUnavailable
+from llmclust.training.ray_trainer import TrainJob, torch_trainer
+
+
+@pytest.mark.slow
+def test_a_workers_captured_prints_stay_in_their_capture(ray_cluster, tmp_path):
+    """Ray Train copies every print of a worker to its logger, inside a library's own capture too:
+    some 340 lines of disassembled trl code reached each DPO job's log, every loss line came twice."""
+
+    def print_in_a_capture(config):  # defined here: Ray pickles it by value, a test module is not importable there
+        """What a library does to read a function's output (dill disassembling code while datasets
+        fingerprints a map): print into a redirected stdout."""
+        import builtins
+        import contextlib
+        import io
+        import json
+        import logging
+
+        leaked = []
+
+        class Catch(logging.Handler):
+            def emit(self, record):
+                leaked.append(record.getMessage())
+
+        logging.getLogger().addHandler(Catch())
+        with contextlib.redirect_stdout(io.StringIO()) as captured:
+            print("meant for the capture only")
+        facts = {"leaked": leaked, "captured": captured.getvalue(), "patched": builtins.print.__module__ != "builtins"}
+        with open(config["out"], "w") as out:  # one machine: the test reads it back
+            json.dump(facts, out)
+
+    job = TrainJob("print test", num_workers=1, cpus_per_worker=1, use_gpu=False, keys="-")
+    torch_trainer(print_in_a_capture, {"out": str(tmp_path / "facts.json")}, job, "prints", tmp_path).fit()
+    metrics = json.loads((tmp_path / "facts.json").read_text())
+    assert metrics["captured"] == "meant for the capture only\n"
+    assert metrics["leaked"] == [] and not metrics["patched"]
+
+
+def test_a_job_the_cluster_cannot_hold_names_its_settings(ray_cluster, tmp_path):
+    job = TrainJob("DPO", num_workers=64, cpus_per_worker=2, use_gpu=False, keys="cotrain.dpo.num_workers")
+    with pytest.raises(ResourcesUnavailable, match="lower cotrain.dpo.num_workers"):
+        torch_trainer(print, {}, job, "too_big", tmp_path)
