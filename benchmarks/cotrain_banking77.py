@@ -120,7 +120,7 @@ def main(argv=None):
     setup = {"corpus": str(TEST_CSV), "subset": str(corpus), "per_class": args.per_class, "intents": args.intents or 77,
              "n": sum(1 for _ in open(corpus)) - 1 if args.per_class else None, "k": cfg.clustering.n_clusters,
              "kmeans_seeds": cfg.clustering.seeds, "embedder": cfg.embedding.model, "llm": cfg.llm.model,
-             "llm_backend": cfg.llm.backend, "cotrain": to_dict(cfg.cotrain),
+             "llm_backend": cfg.llm.backend, "audit": cfg.audit.enabled, "cotrain": to_dict(cfg.cotrain),
              "machine": f"{platform.machine()}, {os.cpu_count()} cores",
              "load_average_at_start": round(os.getloadavg()[0], 2)}
 

@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_acceptance.py                 # one H100/H200: about 8 minutes -> results/gpu_acceptance.json
     python benchmarks/gpu_acceptance.py --cpu-smoke     # the script itself, on CPU, tiny inputs -> $TMPDIR/gpu_acceptance_cpu_smoke.json
+                                                        # (DeepSpeed on, as on the GPU: .[dev] and a C++ compiler)
     python benchmarks/gpu_acceptance.py --steps baseline cotrain --work-dir /tmp/acc   # a short lease: order, keep logs
 
 Each step runs in its own process under its own time cap, prints one line when it ends, and the
@@ -9,9 +10,10 @@ JSON is rewritten after every step, so a step that hangs costs its cap and loses
 
 1. ``embed``: ``benchmarks/embed_throughput.py`` at 1M texts (pipeline against plain
    sentence-transformers in the same process): texts/s and the ratio to plain;
-2. ``jobs``: baseline, lumi, clusterllm, cotrain (one iteration, 60 DPO steps, DeepSpeed ZeRO-2
-   where DeepSpeed is installed) with ``ray_configs/gpu.yaml`` on a local Ray: finished, seconds,
-   each stage's seconds and start-up, ACC / NMI beside the CPU figures, LLM prompts/s, DPO steps/s.
+2. ``jobs``: baseline, lumi, clusterllm, cotrain (one iteration, 60 DPO steps, DeepSpeed ZeRO-2,
+   which must be installed) with ``ray_configs/gpu.yaml`` on a local Ray: finished, seconds,
+   each stage's seconds and start-up, ACC / NMI beside the CPU figures, LLM prompts/s, DPO steps/s
+   (with start-up and without) and the ZeRO stage the engine ran.
 
 The machine's GPU, library versions and the settings are recorded with them. Without a CUDA
 device the script stops at once, saying so (``--cpu-smoke`` runs the same steps on the CPU).

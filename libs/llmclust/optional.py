@@ -1,6 +1,6 @@
 """Optional dependencies, one way: import it, or fail with what needs it and how to install it.
 
-faiss (``.[cpu]`` or ``.[gpu]``), vLLM and DeepSpeed (``.[gpu]``), cuML (RAPIDS) are extras;
+faiss (``.[cpu]`` or ``.[gpu]``), vLLM (``.[gpu]``), DeepSpeed (``.[gpu]``, and ``.[dev]`` for the tests), cuML (RAPIDS) are extras;
 the CPU path works without the GPU ones. Code that can do without a module catches the
 ImportError (the report's map falls back to PCA without umap-learn).
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO, SMALL_CSV, job_env
 from llmclust.cli import _run_dir_first, main
-from llmclust.cli.console import ConsoleHandler
+from llmclust.cli.console import ConsoleHandler, setup_logging
 from llmclust.cli.run import parse_job_args
 from llmclust.cli.summary import print_summary
 from llmclust.methods.cotrain.clusterer import CoTrainClusterer
@@ -76,6 +76,20 @@ def test_console_shows_llmclust_lines_and_anyones_errors_only():
         handler.handle(record)
     lines = out.getvalue().splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == ["stage embed done", "WARNING: 3 rows rejected", "ERROR: actor died"]
+
+
+def test_faiss_probing_for_builds_it_lacks_stays_out_of_the_log():
+    """faiss logs each AVX-512 build it does not have at INFO, with a ModuleNotFoundError: in a
+    job's log that reads as a failure."""
+    root, loader = logging.getLogger(), logging.getLogger("faiss.loader")
+    level = root.level
+    try:
+        root.setLevel(logging.INFO)  # a job's level (pytest's handlers keep basicConfig from setting it)
+        setup_logging()
+        assert not loader.isEnabledFor(logging.INFO) and loader.isEnabledFor(logging.WARNING)
+    finally:
+        loader.setLevel(logging.NOTSET)
+        root.setLevel(level)
 
 
 def test_progress_rewrites_one_line_on_a_terminal_and_is_a_plain_line_elsewhere():

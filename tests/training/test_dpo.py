@@ -33,7 +33,7 @@ def test_workers_get_the_deepspeed_json_not_its_relative_path(tmp_path, monkeypa
     checked again there failed. The driver reads the JSON and hands over its contents."""
     (tmp_path / "zero2.json").write_text(json.dumps({"zero_optimization": {"stage": 2}}))
     monkeypatch.chdir(tmp_path)
-    cfg = DPOTrainConfig(use_gpu=True, deepspeed="zero2.json")
+    cfg = DPOTrainConfig(deepspeed="zero2.json")
     config = worker_config(PAIRS, str(tmp_path), "", cfg)
     monkeypatch.chdir(tmp_path.parent)  # where the worker runs, zero2.json is not reachable
     assert DPOTrainConfig(**config["dpo"]).deepspeed == ""
@@ -88,13 +88,14 @@ def test_deepspeed_zero2_dpo_runs_on_cpu_workers_and_trains_as_plain_ddp_does(ra
     the Trainer), in a Ray Train worker on DeepSpeed's CPU accelerator: the engine runs ZeRO-2 and
     takes the same steps, to the same losses, as plain data parallel."""
     model_dir = model_weights("SmolLM2-135M-Instruct")
-    small = dict(max_steps=2, batch_size=2, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"],
-                 learning_rate=5e-3, max_length=96)
+    # no dropout: the comparison must not hang on whether DeepSpeed's set-up draws random numbers
+    small = dict(max_steps=3, batch_size=1, lora_rank=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"],
+                 learning_rate=5e-3, max_length=96, lora_dropout=0.0)
     plain = train_dpo(PAIRS, model_dir, "", DPOTrainConfig(**small), tmp_path / "plain")
     zero2 = train_dpo(PAIRS, model_dir, "", DPOTrainConfig(**small, deepspeed=str(REPO / "ray_configs/deepspeed_zero2.json")),
                       tmp_path / "zero2")
-    assert zero2["zero_stage"] == 2 and zero2["steps"] == 2
-    assert zero2["losses"] == pytest.approx(plain["losses"], abs=1e-4)
+    assert type(zero2["zero_stage"]) is int and zero2["zero_stage"] == 2 and zero2["steps"] == 3
+    assert zero2["losses"] == pytest.approx(plain["losses"], abs=1e-4)  # the first is log 2 for both; two more after updates
     assert zero2["loss_end"] < zero2["loss_start"]
     assert (Path(zero2["adapter"]) / "adapter_model.safetensors").exists()
     assert not (Path(zero2["adapter"]) / "ref").exists()

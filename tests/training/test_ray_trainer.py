@@ -25,7 +25,9 @@ def test_a_workers_captured_prints_stay_in_their_capture(ray_cluster, tmp_path):
             def emit(self, record):
                 leaked.append(record.getMessage())
 
-        logging.getLogger().addHandler(Catch())
+        root = logging.getLogger()
+        root.setLevel(logging.INFO)  # the patch logs at INFO: a level that drops it must not hide the leak
+        root.addHandler(Catch())
         with contextlib.redirect_stdout(io.StringIO()) as captured:
             print("meant for the capture only")
         facts = {"leaked": leaked, "captured": captured.getvalue(), "patched": builtins.print.__module__ != "builtins"}
@@ -39,6 +41,7 @@ def test_a_workers_captured_prints_stay_in_their_capture(ray_cluster, tmp_path):
     assert metrics["leaked"] == [] and not metrics["patched"]
 
 
+@pytest.mark.slow
 def test_a_job_the_cluster_cannot_hold_names_its_settings(ray_cluster, tmp_path):
     job = TrainJob("DPO", num_workers=64, cpus_per_worker=2, use_gpu=False, keys="cotrain.dpo.num_workers")
     with pytest.raises(ResourcesUnavailable, match="lower cotrain.dpo.num_workers"):

@@ -141,7 +141,7 @@ def setup_console(run_dir: str | os.PathLike, level: str = "INFO", verbose: bool
     root.addHandler(to_file)
     root.addHandler(ConsoleHandler(terminal, logging.getLevelName(level), verbose))
     logging.captureWarnings(True)  # library warnings: job.log (the terminal with verbose)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _quiet_libraries()
     if not verbose:
         _quiet_ray()
     logging.getLogger(__name__).info("full log: %s", log_file)
@@ -151,4 +151,11 @@ def setup_console(run_dir: str | os.PathLike, level: str = "INFO", verbose: bool
 def setup_logging(level: str = "INFO") -> None:
     """Plain logging to stderr, for commands that keep no run directory log (serve, benchmarks)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    """Library chatter that reads as a failure, out of the logs."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # faiss tries its AVX-512 builds first and logs each one missing with a ModuleNotFoundError
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)

@@ -82,9 +82,9 @@ class DPOTrainConfig:
 
 
 def require_deepspeed() -> None:
-    """DeepSpeed is an optional GPU extra: fail with the install command when it is missing."""
+    """DeepSpeed is an optional extra (``.[gpu]``, ``.[dev]``): fail with the install command when it is missing."""
     optional_import("deepspeed", "dpo.deepspeed is set but DeepSpeed is not installed: "
-                                 "pip install 'llmclust[gpu]' (or pip install deepspeed) on the GPU nodes, "
+                                 "pip install deepspeed (in llmclust's gpu and dev extras) on every Ray node, "
                                  "or set cotrain.dpo.deepspeed='' for plain data parallel")
 
 
@@ -138,11 +138,13 @@ def _train(config: dict, beat) -> None:
         beat()
         output = trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        engine = trainer.deepspeed  # the DeepSpeed engine the Trainer built, None without one
+        engine = getattr(trainer, "deepspeed", None)  # the DeepSpeed engine the Trainer built, None without one
         metrics = {"loss_start": losses[0] if losses else None, "loss_end": losses[-1] if losses else None,
                    "losses": losses, "steps": trainer.state.global_step,
-                   "train_seconds": round(output.metrics["train_runtime"], 2),  # the steps alone, no start-up
-                   "zero_stage": engine.zero_optimization_stage() if engine is not None else None}
+                   # the Trainer's clock: from after DeepSpeed's set-up (first step's compiles included) to the end
+                   "train_seconds": round(output.metrics["train_runtime"], 2),
+                   # an int: DeepSpeed's enum would print as its name and need deepspeed to unpickle on the driver
+                   "zero_stage": int(engine.zero_optimization_stage()) if engine is not None else None}
         checkpoint = None
         if ray.train.get_context().get_world_rank() == 0:
             adapter_dir = Path(scratch) / "adapter"

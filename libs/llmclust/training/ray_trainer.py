@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from llmclust.devices import collective_backend
 from llmclust.ray_session import require_resources
+
+if TYPE_CHECKING:
+    from ray.train import CheckpointConfig
 
 # Ray Train hands every print() in a worker to its logger too. That copies what a library prints
 # into a capture of its own (dill disassembling trl's functions while datasets fingerprints a
@@ -34,7 +37,7 @@ class TrainJob:
 
 
 def torch_trainer(train_func: Callable[[dict], None], config: dict, job: TrainJob, name: str,
-                  storage: str | Path, checkpoint_config=None):
+                  storage: str | Path, checkpoint_config: CheckpointConfig | None = None):
     """A ``TorchTrainer`` for ``job``, once the cluster is known to hold its workers (else a clear
     error naming ``job.keys``): NCCL between GPU workers, gloo otherwise; checkpoints and Ray
     Train's own files under ``storage/name``."""
