@@ -17,16 +17,19 @@ TINY = {  # each method on the smallest budgets that still run every one of its 
     "clusterllm": ["clusterllm.triplets.budget=8", "clusterllm.triplets.coarse_k=4", "clusterllm.training.max_steps=1",
                    "clusterllm.training.batch_size=4", "clusterllm.training.cpus_per_worker=1",
                    "clusterllm.choose_k=true", "clusterllm.granularity.k_max=8"],
-    "cotrain": ["cotrain.iterations=1", "cotrain.temperatures=[1.0]", "cotrain.max_tokens=16", "cotrain.density_runs=5",
+    # the audit off: it would stop SmolLM2 before DPO (tests/methods/cotrain/test_cotrain_audit.py covers that)
+    "cotrain": ["audit.enabled=false", "cotrain.iterations=1", "cotrain.temperatures=[1.0]", "cotrain.max_tokens=16",
+                "cotrain.density_runs=5",
                 "cotrain.dpo.max_steps=1", "cotrain.dpo.batch_size=2", "cotrain.dpo.max_length=160",
                 "cotrain.embedder.max_steps=1", "cotrain.embedder.batch_size=8", "cotrain.embedder.dec_clusters=4"],
 }
 
 # every GPU setting on: with the tests' Ray (one declared GPU, see conftest.ray_cluster) each
-# stage asks Ray for a GPU as on a one-GPU node, one holder at a time, while devices stay the CPU
+# stage asks Ray for a GPU as on a one-GPU node, one holder at a time, while devices stay the CPU;
+# DPO runs as gpu.yaml has it, under DeepSpeed ZeRO-2 (on DeepSpeed's CPU accelerator here)
 GPU_ON = ["embedding.gpus_per_actor=1", "llm.gpus_per_actor=1", "clusterllm.training.use_gpu=true",
-          "cotrain.dpo.use_gpu=true", "cotrain.embedder.use_gpu=true", "neighbours.use_gpu=auto",
-          "reduce.use_gpu=auto", "clustering.use_gpu=auto"]
+          "cotrain.dpo.use_gpu=true", f"cotrain.dpo.deepspeed={REPO / 'ray_configs' / 'deepspeed_zero2.json'}",
+          "cotrain.embedder.use_gpu=true", "neighbours.use_gpu=auto", "reduce.use_gpu=auto", "clustering.use_gpu=auto"]
 
 
 def config_file(method: str) -> Path:

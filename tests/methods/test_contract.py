@@ -47,6 +47,8 @@ def test_clusterer_contract(method, ray_cluster, tmp_path):
         assert k == 4
     result = json.loads((model.run_dir_ / "result.json").read_text())
     assert result["method"] == method and result["k"] == k
+    if method == "cotrain":  # DPO ran as on a GPU node: the Ray Train worker held the GPU, DeepSpeed ran ZeRO-2
+        assert json.loads((model.run_dir_ / "iter0_dpo" / "manifest.json").read_text())["zero_stage"] == 2
 
     # predict is nearest of cluster_centers_ to represent(texts); on the corpus's own texts it
     # reproduces labels_ (exactly for the baseline; the LLM methods clustered another space)

@@ -110,6 +110,8 @@ def _train(config: dict, beat) -> None:
     on_gpu = cfg.use_gpu and torch.cuda.is_available()  # a worker granted a GPU on a CUDA-less torch: CPU
     if not on_gpu:
         torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
+        # Ray Train points accelerate at the GPU it granted (cuda:0) even where torch cannot see one
+        os.environ.pop("ACCELERATE_TORCH_DEVICE", None)
     if config["deepspeed"]:
         require_deepspeed()
     tokenizer = AutoTokenizer.from_pretrained(config["model_dir"])
