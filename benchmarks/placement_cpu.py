@@ -40,8 +40,9 @@ SEED_LINE = re.compile(r"reduce seed (\d+): .* in ([\d.]+) s")
 
 def run_job(checkout: Path, method: str, run_dir: Path, overrides: list[str], timeout: int) -> dict:
     """One job in its own process; finished, seconds, and its reduce stage's timings when it has one."""
+    config = checkout / config_file(method).relative_to(REPO)  # its own: an older checkout refuses newer keys
     argv = [sys.executable, str(checkout / "cluster_jobs" / f"{method}.py"), "--no-report",
-            "--config", str(config_file(method)), f"run.dir={run_dir}", *overrides]
+            "--config", str(config), f"run.dir={run_dir}", *overrides]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")},
            "PYTHONPATH": str(checkout / "libs")}
     t0 = time.time()
