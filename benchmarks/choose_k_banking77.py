@@ -3,12 +3,13 @@
     python benchmarks/choose_k_banking77.py       # -> benchmarks/results/choose_k_banking77.json (about 10 minutes)
 
 For each set, on the same MiniLM vectors as the baseline job: what a job with ``n_clusters: auto``
-does, K estimated from five reduced samples (seeds 0-4; ``chosen_k``, ``seconds``), then the reduce
-stage's UMAP for seeds 0..4 and KMeans with that K on each (ACC / NMI, labels used only to score).
-``k_by_run``: the estimate from seeds 0-4, 5-9 and 10-14, three jobs that differ only in their
-seeds (``k_spread``: how far apart they land); ``k_by_seed``: what each of the five samples alone
-would choose (why the estimate averages them). ``true_k_baseline``: KMeans told K = 77 on the same
-reduced vectors. ``bertopic_default``: BERTopic's default (UMAP + HDBSCAN, outliers as one more
+does, K estimated from its reduced samples (``k_seed: 0``; ``chosen_k``, ``seconds``), then the
+reduce stage's UMAP for clustering seeds 0..4 and KMeans with that K on each (ACC / NMI, labels
+used only to score). ``k_by_seed``: the K of jobs whose clustering seeds are 0, 1, .. 4 (the
+estimate reads ``k_seed``, never those seeds). ``k_by_k_seed``: the estimate with ``k_seed`` 0, 8
+and 16, disjoint samples (``k_seed_spread``: how far apart they land, the estimator's own
+spread); ``k_by_sample``: what each sample alone would choose (why the estimate averages them).
+``true_k_baseline``: KMeans told K = 77 on the same reduced vectors. ``bertopic_default``: BERTopic's default (UMAP + HDBSCAN, outliers as one more
 cluster) on the same embeddings, as ``benchmarks/reduction_banking77.py`` measured it.
 
 ``shapes``: corpora of other shapes cut from train (12, 25 and 50 intents; 20 texts an intent;
@@ -25,21 +26,36 @@ from common import RESULTS, TEST_CSV, TRAIN_CSV, write_result
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from llmclust.pipeline.choose_k import estimate_k, estimation_seeds  # noqa: E402
+from llmclust.pipeline.choose_k import REPEATS, estimate_k, estimation_seeds  # noqa: E402
 from llmclust.pipeline.clustering import ClusteringConfig, kmeans  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder  # noqa: E402
 from llmclust.pipeline.evaluation import scores  # noqa: E402
 from llmclust.pipeline.reduction import ReductionConfig, fit_transform  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
-RUNS = [0, 5, 10]  # first seeds of three jobs
+K_SEEDS = [0, REPEATS, 2 * REPEATS]  # three estimates from disjoint samples
 UMAP = ReductionConfig(method="umap", parallel_seeds="never")
 BERTOPIC = {"test": "reduction_banking77.json", "train": "reduction_banking77_train.json"}
 
 
-def choose(vectors: np.ndarray, first_seed: int = 0):
-    k_min, k_max = ClusteringConfig(n_clusters="auto").k_range(len(vectors))
-    return estimate_k(vectors, k_min, k_max, estimation_seeds(first_seed), UMAP)
+def choose(vectors: np.ndarray, cfg: ClusteringConfig = ClusteringConfig(n_clusters="auto")):
+    k_min, k_max = cfg.k_range(len(vectors))
+    return estimate_k(vectors, k_min, k_max, estimation_seeds(cfg.k_seed), UMAP)
+
+
+def k_by_clustering_seed(vectors: np.ndarray, k0: int) -> list[int]:
+    """The K of jobs whose clustering seeds are 0, 1, .. 4 (``k0``: the estimate with the default
+    config); an estimate is made once per distinct set of samples a job would draw, since the same
+    samples give the same K run after run."""
+    made = {tuple(estimation_seeds(ClusteringConfig(n_clusters="auto").k_seed)): k0}
+    out = []
+    for seed in SEEDS:
+        cfg = ClusteringConfig(n_clusters="auto", seeds=[seed])
+        samples = tuple(estimation_seeds(cfg.k_seed))
+        if samples not in made:
+            made[samples] = choose(vectors, cfg).k
+        out.append(made[samples])
+    return out
 
 
 def scored(spaces: dict, y, k: int) -> dict:
@@ -52,11 +68,13 @@ def scored(spaces: dict, y, k: int) -> dict:
 def one_set(name: str, vectors: np.ndarray, y: np.ndarray) -> dict:
     true_k = len(set(y))
     chosen = choose(vectors)
-    by_run = [chosen.k] + [choose(vectors, first).k for first in RUNS[1:]]
+    by_seed = k_by_clustering_seed(vectors, chosen.k)
+    by_k_seed = [chosen.k] + [choose(vectors, ClusteringConfig(n_clusters="auto", k_seed=k)).k for k in K_SEEDS[1:]]
     spaces = {s: fit_transform(vectors, UMAP, s)[1] for s in SEEDS}
     bertopic = json.loads((RESULTS / BERTOPIC[name]).read_text())["bertopic_default"]
     out = {"n": len(y), "true_k": true_k, "chosen_k": chosen.k, "band": list(chosen.band), "reason": chosen.reason,
-           "k_by_run": by_run, "k_spread": round(max(by_run) / min(by_run) - 1, 3), "k_by_seed": chosen.k_by_seed,
+           "k_by_seed": by_seed, "k_by_k_seed": by_k_seed, "k_seed_spread": round(max(by_k_seed) / min(by_k_seed) - 1, 3),
+           "k_by_sample": chosen.k_by_sample, "k_stderr": chosen.k_stderr,
            "within_10_percent": abs(chosen.k - true_k) <= 0.1 * true_k, **scored(spaces, y, chosen.k),
            "seconds": chosen.seconds,
            "bertopic_default": {"k": bertopic["n_clusters_mean"], "outlier_share": bertopic["outlier_share_mean"],
@@ -93,7 +111,7 @@ def shapes(vectors: np.ndarray, y: np.ndarray) -> dict:
 
 def main() -> None:
     embedder = make_embedder(EmbeddingConfig(device="cpu"))
-    result = {"estimator": "silhouette band's centre of mass over five re-reduced samples of 3000 rows (llmclust.pipeline.choose_k)",
+    result = {"estimator": f"silhouette band's centre of mass over {REPEATS} re-reduced samples of 3000 rows (llmclust.pipeline.choose_k)",
               "embedder": "all-MiniLM-L6-v2", "seeds": SEEDS}
     for name, path in (("test", TEST_CSV), ("train", TRAIN_CSV)):
         data = pd.read_csv(path)

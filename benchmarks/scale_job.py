@@ -78,7 +78,7 @@ def run_job(n: int, data: Path, fit_sample: int, run_dir: Path, k: int | str = K
     return {"seconds": round(seconds, 1), "driver_peak_rss_mb": result["driver_peak_rss_mb"], "stages": stages,
             "acc": result["metrics"]["acc_mean"], "nmi": result["metrics"]["nmi_mean"], "k": result["k"],
             "fit_sample": fit_sample if n > fit_sample else n, "seeds": 1, "load_average": round(os.getloadavg()[0], 2),
-            **({"k_choice": {key: result["k_choice"][key] for key in ("k", "band", "k_by_seed", "sample")},
+            **({"k_choice": {key: result["k_choice"][key] for key in ("k", "band", "k_by_sample", "sample")},
                 "choose_k_vs_reduce_and_cluster": round(stages["choose_k"]["seconds"] / (
                     stages["reduce"]["seconds"] + stages["cluster"]["seconds"]), 2)} if k == "auto" else {})}
 

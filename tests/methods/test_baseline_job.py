@@ -14,6 +14,7 @@ import pytest
 from helpers import REPO
 from llmclust import schema
 from llmclust.methods import KMeansClusterer, NotFittedError
+from llmclust.pipeline.choose_k import REPEATS
 
 pytestmark = pytest.mark.slow
 
@@ -157,8 +158,8 @@ def test_auto_k_is_chosen_once_recorded_and_clustered_with(ray_cluster, job_conf
     assert choice["band"][0] <= choice["k"] <= choice["band"][1] and choice["curve"]["k"][0] == 2
     assert 5 <= choice["k"] <= 20  # 10 well-separated intents
     assert choice["final_k"] == choice["k"] and choice["decided_by"] == "the estimate"
-    assert len(choice["k_by_seed"]) == len(choice["curve"]["by_seed"]) == 5  # five reduced samples, whatever the seeds
-    assert choice["k_stderr"] == pytest.approx(np.std(choice["k_by_seed"], ddof=1) / np.sqrt(5), abs=0.05)
+    assert len(choice["k_by_sample"]) == len(choice["curve"]["by_sample"]) == REPEATS  # whatever the clustering seeds
+    assert choice["k_stderr"] == pytest.approx(np.std(choice["k_by_sample"], ddof=1) / np.sqrt(REPEATS), abs=0.05)
     assert model.config.clustering.n_clusters == "auto"  # the user's config is kept (a second fit chooses again)
     # the estimate reduced samples of its own: the clustering's reduce stage comes after it, with its K
     assert set(manifests(run)) == {"corpus", "embed", "reduce", "choose_k", "cluster", "evaluate"}

@@ -32,8 +32,8 @@ def test_separated_blobs_get_their_number_within_the_band(centres):
     assert found.band[0] <= found.k <= found.band[1]
     assert abs(found.k - centres) <= max(1, 0.1 * centres), found.reason
     assert found.curve["k"][0] == 2 and len(found.curve["silhouette"]) == len(found.curve["k"])
-    assert np.asarray(found.curve["by_seed"]).shape == (len(SEEDS), len(found.curve["k"]))
-    assert len(found.k_by_seed) == len(SEEDS) and "averaged over 3 reduced samples" in found.reason
+    assert np.asarray(found.curve["by_sample"]).shape == (len(SEEDS), len(found.curve["k"]))
+    assert len(found.k_by_sample) == len(SEEDS) and "averaged over 3 reduced samples" in found.reason
     assert estimate_k(x, 2, 100, SEEDS, UMAP).to_dict() | {"seconds": 0} == found.to_dict() | {"seconds": 0}  # run after run
 
 
@@ -49,15 +49,31 @@ def test_each_repeat_reduces_its_own_sample_read_in_one_pass(monkeypatch):
     assert first.shape == second.shape == (24, 3) and not np.array_equal(first, second)
     assert set(map(tuple, first)) <= set(map(tuple, x))  # rows of the corpus, whole
     assert seen[0][1].use_gpu == "never" and seen[0][1].fit_sample == 0  # a 24-row fit needs no GPU, no sub-sample
-    assert found.sample == 24 and found.k_by_seed == [3, 3]  # a rising curve: the band is at the top
+    assert found.sample == 24 and found.k_by_sample == [3, 3]  # a rising curve: the band is at the top
     assert found.k_stderr == 0.0 and found.to_dict()["k_stderr"] == 0.0
 
 
 def test_the_estimate_says_how_far_other_seeds_would_move_it():
-    estimate = choose_k.KEstimate(81, (59, 101), "", k_by_seed=[78, 72, 74, 60, 108])
+    estimate = choose_k.KEstimate(81, (59, 101), "", k_by_sample=[78, 72, 74, 60, 108])
     assert estimate.k_stderr == pytest.approx(np.std([78, 72, 74, 60, 108], ddof=1) / np.sqrt(5), abs=0.05)
     assert estimate.to_dict()["k_stderr"] == estimate.k_stderr == 8.0
     assert choose_k.standard_error([77]) == 0.0  # one repeat: no spread to report
+
+
+@pytest.mark.parametrize("sizes", [[1, 2, 3, 50, 144], [100, 100], [1, 1, 198]])
+def test_the_silhouette_is_sklearns(sizes):
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    rng = np.random.default_rng(len(sizes))
+    labels = rng.permutation(np.repeat(np.arange(len(sizes)) * 3 + 1, sizes))  # codes need not be 0..k-1
+    x = rng.normal(size=(len(labels), 4)) + labels[:, None] * 0.5
+    x[1] = x[0]  # a duplicate: a zero distance
+    distances = pairwise_distances(x).astype(np.float32)
+    ours = choose_k.mean_silhouette(distances, labels)
+    assert ours == pytest.approx(silhouette_score(distances, labels, metric="precomputed"), abs=1e-6)
+    assert -1 < ours < 1
+    with pytest.raises(ValueError, match="at least 2 clusters; got 1"):
+        choose_k.mean_silhouette(distances, np.zeros(len(labels), int))
 
 
 def test_the_estimate_reduces_even_where_the_job_does_not():
@@ -100,10 +116,13 @@ def test_the_report_draws_the_curve_and_says_why():
     section = k_choice_section(choice)
     assert section.title == "How K was chosen" and f"K = {choice['k']}" in section.text
     assert "without labels" in section.text and choice["reason"] in section.text
-    spread = {**choice, "k_by_seed": [3, 5, 4], "k_stderr": 0.6}
-    assert "±0.6" in k_choice_section(spread).text and "other seeds" in k_choice_section(spread).text
+    spread = {**choice, "k_by_sample": [3, 5, 4], "k_stderr": 0.6}
+    assert "±0.6" in k_choice_section(spread).text and "clustering.k_seed" in k_choice_section(spread).text
     before = {k: v for k, v in spread.items() if k != "k_stderr"}  # a run made before k_stderr was stored
     assert "±0.6" in k_choice_section(before).text
+    older = {**{k: v for k, v in before.items() if k != "k_by_sample"}, "k_by_seed": [3, 5, 4],  # keys of runs before k_seed
+             "curve": {**{k: v for k, v in choice["curve"].items() if k != "by_sample"}, "by_seed": choice["curve"]["by_sample"]}}
+    assert "±0.6" in k_choice_section(older).text and len(k_choice_section(older).figure.data) == len(section.figure.data)
     assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]
 
 
@@ -116,7 +135,7 @@ def test_the_repeats_in_ray_tasks_give_the_same_estimate(ray_cluster, monkeypatc
     monkeypatch.setattr(ray_session, "make_room", lambda per_unit, units: asked.append((per_unit, units)))
     in_tasks = estimate_k(x, 2, 40, SEEDS, replace(UMAP, parallel_seeds="always"))
     assert asked == [({"CPU": 1}, 3)]  # the task path ran: room for three one-CPU tasks
-    assert in_tasks.curve == here.curve and in_tasks.k == here.k and in_tasks.k_by_seed == here.k_by_seed
+    assert in_tasks.curve == here.curve and in_tasks.k == here.k and in_tasks.k_by_sample == here.k_by_sample
 
 
 def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduction_changes(tmp_path, monkeypatch):
@@ -136,3 +155,21 @@ def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduc
     assert again.to_dict() | {"seconds": 0} == first.to_dict() | {"seconds": 0}  # read back whole from the manifest
     other, elsewhere = choose_k.choose_k_stage(run, cfg, replace(UMAP, n_neighbors=30), x, upstream)
     assert len(computed) == 2 and elsewhere.fingerprint != stage.fingerprint
+
+
+def test_k_follows_k_seed_not_the_clustering_seeds(tmp_path, monkeypatch):
+    from llmclust.store.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    upstream = run.stage("embed", 1)
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    asked = []
+    monkeypatch.setattr(choose_k, "estimate_k", lambda *a, **k: asked.append(a[3]) or choose_k.KEstimate(
+        9, (7, 12), "why", {"k": [9]}, [9] * choose_k.REPEATS))
+    _, stage = choose_k.choose_k_stage(run, ClusteringConfig(n_clusters="auto", seeds=[0, 1]), UMAP, x, upstream)
+    _, same = choose_k.choose_k_stage(run, ClusteringConfig(n_clusters="auto", seeds=[5, 6, 7]), UMAP, x, upstream)
+    assert asked == [list(range(choose_k.REPEATS))] and same.fingerprint == stage.fingerprint  # reused, not redone
+    _, other = choose_k.choose_k_stage(run, ClusteringConfig(n_clusters="auto", k_seed=10), UMAP, x, upstream)
+    assert asked[1] == list(range(10, 10 + choose_k.REPEATS)) and other.fingerprint != stage.fingerprint
+    with pytest.raises(ConfigError, match=r"^k_seed=-1"):
+        ClusteringConfig(n_clusters="auto", k_seed=-1)

@@ -13,28 +13,36 @@ Why a fixed-size sample, reduced afresh: UMAP's neighbourhood is a fixed number 
 the clumps it draws are a fixed number of rows too, and on the whole corpus the silhouette peak
 follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77 intents) gave
 72, train (10,003 texts, the same 77 intents) 228. Reduced at one sample size, both read the
-same structure: 77 and 81 (benchmarks/results/choose_k_banking77.json). Why several repeats: one
-repeat's K moves by a quarter or more with its sample and layout (train: 60 to 111 over forty);
-the mean of five lands 6.5 % (test) to 13 % (train) apart over five jobs with other seeds, and a
-job with the same seeds gets the same K. Under 3 % would take about 29 repeats a job on test
-and 180 on train: the top of the curve is flat (within 1 % of its peak from K = 59 to 87 on
-test, 55 to 101 on train), so its noise decides where the band sits. Ward linkage in place of
-KMeans (no KMeans noise) narrows it a little on test and widens it on train; the band's
-geometric middle in place of its centre of mass narrows it on train and widens it on test
+same structure (benchmarks/results/choose_k_banking77.json). Why eight repeats: one repeat's K
+moves by a quarter or more with its sample and layout (train: 60 to 111 over forty); the mean of
+eight moves by 2.2 % (test) and 6.5 % (train), as relative standard deviations, between disjoint
+sets of samples. Under 3 % between five such sets would take about 25 repeats on test and 200 on
+train: the top of the curve is flat (within 1 % of its peak from K = 59 to 87 on test, 55 to 101
+on train), so its noise decides where the band sits. Ward linkage in place of KMeans (no KMeans
+noise) and the band's geometric middle in place of its centre of mass each narrow it on one set
+and widen it on the other; fewer UMAP epochs make a repeat cheaper but lower K (100 epochs: 73
+on both sets, 50: 68; exploratory runs, not a benchmark here). The samples are seeded by
+``clustering.k_seed``, not by the clustering seeds: those vary the partition at one K (a job's
+metrics are mean ± std over them), and K moving with them would mix the estimate's noise into
+that spread; so K is the same whatever the seeds, the same ``k_seed`` on the same vectors gives the
+same K run after run (vectors differing in their last bits move it as another ``k_seed`` would:
+UMAP carries the difference into its layout), and ``k_stderr`` says how far that is
 (benchmarks/results/choose_k_spread.json). Why reduced even when the job clusters unreduced
 vectors: the silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288, in
 exploratory runs that are not a benchmark here). Every constant is relative (a ratio, a
 tolerance, rows per cluster); none names a number of classes, and corpora of other shapes cut
 from Banking77 train (12 to 77 intents, 20 to 130 texts each) land within -13 % to +28 % of
 their intents. Many small classes beside large ones are not found: 77 intents of 8 to 130 texts
-gave 18. The cost does not grow with the corpus: five reductions of 3,000 rows and five curves
+gave 18. The cost does not grow with the corpus: eight reductions of 3,000 rows and eight curves
 (more rows only where k_max is above 375: 8 a cluster, at most 12,000), the repeats in parallel
-Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``).
+Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``). A repeat takes 3.0 s on
+one CPU: 1.7 s of UMAP and 1.3 s of KMeans and silhouettes, which :func:`mean_silhouette` made
+one pass over the distances each (the curve took 2.9 s with sklearn's, 5.2 s the repeat).
 
 Example::
 
-    estimate = estimate_k(vectors, k_min=2, k_max=300, seeds=[0, 1, 2, 3, 4], reduce=ReductionConfig("umap"))
-    estimate.k, estimate.band, estimate.reason, estimate.k_by_seed, estimate.k_stderr
+    estimate = estimate_k(vectors, k_min=2, k_max=300, seeds=estimation_seeds(0), reduce=ReductionConfig("umap"))
+    estimate.k, estimate.band, estimate.reason, estimate.k_by_sample, estimate.k_stderr
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ log = logging.getLogger(__name__)
 ESTIMATOR = "silhouette band's centre of mass over re-reduced samples"
 SAMPLE = 3000  # rows a repeat reduces and scores (more where k_max asks for 8 a cluster)
 MAX_SAMPLE = 12_000  # its pairwise distances: 576 MB (float32); K is then at most 1,500
-REPEATS = 5  # samples, each with its own layout: their curves are averaged
+REPEATS = 8  # samples, each with its own layout: their curves are averaged
 GRID_RATIO = 1.08  # K grid step
 ROWS_PER_CLUSTER = 8  # sampled rows a cluster must average: the grid stops at sample / 8
 SMOOTHING = 5  # grid points averaged
@@ -68,17 +76,17 @@ class KEstimate:
     k: int
     band: tuple[int, int]
     reason: str
-    # k, silhouette (the repeats' mean), smoothed: one value per grid point; by_seed: each repeat's curve
+    # k, silhouette (the repeats' mean), smoothed: one value per grid point; by_sample: each repeat's curve
     curve: dict = field(default_factory=dict)
-    k_by_seed: list[int] = field(default_factory=list)  # each repeat's own band centre: the spread a single one has
+    k_by_sample: list[int] = field(default_factory=list)  # each repeat's own band centre: the spread a single one has
     estimator: str = ESTIMATOR
     sample: int = 0
     seconds: float = 0.0
 
     @property
     def k_stderr(self) -> float:
-        """K's standard error over the repeats: on average, how far a job with other seeds lands."""
-        return standard_error(self.k_by_seed)
+        """K's standard error over the repeats: on average, how far another ``k_seed`` lands."""
+        return standard_error(self.k_by_sample)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "band": list(self.band), "k_stderr": self.k_stderr}
@@ -86,9 +94,10 @@ class KEstimate:
 
 def standard_error(ks: list[int]) -> float:
     """The standard error of the mean of ``ks`` (the repeats' own K; 0 for fewer than two): it stands
-    in for the spread of the job's K between seeds. Averaged over eight jobs it matched that spread
-    (Banking77 test 2.5 against 2.2, train 6.0 against 4.8); one job's own figure is rougher (test
-    1.2 to 3.7, train 3.1 to 8.6; benchmarks/results/choose_k_spread.json)."""
+    in for the spread of K between ``k_seed`` values. Over five estimates from disjoint samples it
+    averaged 1.9 on Banking77 test and 5.1 on train, where their K moved by 1.9 and 2.7 (standard
+    deviations; one estimate's own figure: test 0.8 to 3.2, train 4.3 to 6.1;
+    benchmarks/results/choose_k_spread.json)."""
     return round(float(np.std(ks, ddof=1) / np.sqrt(len(ks))), 1) if len(ks) > 1 else 0.0
 
 
@@ -137,13 +146,37 @@ def k_from_curve(grid: list[int], curve: np.ndarray) -> tuple[int, np.ndarray, t
     return _centre(grid, smoothed, *band), smoothed, band
 
 
+def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """sklearn's ``silhouette_score(distances, labels, metric="precomputed")`` (a point alone in its
+    cluster scores 0), in one pass over the distances: every row's summed distance to each cluster
+    is one sparse one-hot product, where sklearn walks the matrix in chunks per cluster (4-7x
+    slower at 3,000 rows; a repeat's curve spent 2.2 of its 2.9 s there)."""
+    from scipy import sparse
+
+    labels = np.unique(labels, return_inverse=True)[1].ravel()  # codes 0..k-1, whatever the labeller's
+    n, k = len(labels), int(labels.max()) + 1
+    if k < 2:
+        raise ValueError(f"a silhouette needs at least 2 clusters; got {k}")
+    members = sparse.csr_matrix((np.ones(n, distances.dtype), (labels, np.arange(n))), shape=(k, n))
+    sums = np.asarray(members @ distances).T  # (n, k); the matrix is symmetric
+    size = np.bincount(labels, minlength=k).astype(np.float64)
+    own = size[labels]
+    rows = np.arange(n)
+    within = sums[rows, labels] / np.maximum(own - 1, 1)
+    means = sums / size
+    means[rows, labels] = np.inf
+    nearest = means.min(axis=1)
+    score = np.where(own > 1, (nearest - within) / np.maximum(np.maximum(within, nearest), 1e-12), 0.0)
+    return float(score.mean())
+
+
 def silhouettes(x: np.ndarray, grid: list[int], labels_at: Callable[[int], np.ndarray]) -> np.ndarray:
     """The silhouette of ``labels_at(k)`` on ``x`` for each K of ``grid``; the distances are computed
     once for the whole grid."""
-    from sklearn.metrics import pairwise_distances, silhouette_score
+    from sklearn.metrics import pairwise_distances
 
     distances = pairwise_distances(x).astype(np.float32)  # half the memory; silhouettes agree to 1e-6
-    return np.array([silhouette_score(distances, labels_at(k), metric="precomputed") for k in grid])
+    return np.array([mean_silhouette(distances, labels_at(k)) for k in grid])
 
 
 def silhouette_curve(x: np.ndarray, grid: list[int], seed: int) -> np.ndarray:
@@ -202,7 +235,7 @@ def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduc
     curves = _curves(draw_samples(vectors, size, seeds), estimation_reduce(reduce), grid, seeds)
     mean = curves.mean(axis=0)
     k, smoothed, (lo, peak, hi) = k_from_curve(grid, mean)
-    k_by_seed = [k_from_curve(grid, c)[0] for c in curves]
+    k_by_sample = [k_from_curve(grid, c)[0] for c in curves]
     edge = ""
     if hi == len(grid) - 1 and top < k_max:
         edge = f"; the grid stopped at {top} (sample / {ROWS_PER_CLUSTER}), below k_max={k_max}"
@@ -212,22 +245,23 @@ def estimate_k(vectors: Vectors, k_min: int, k_max: int, seeds: list[int], reduc
               f"averaged over {len(seeds)} reduced samples of {size} rows, stays within {TOLERANCE:.0%} of its "
               f"peak {smoothed[peak]:.3f} at K={grid[peak]}{edge}")
     curve = {"k": grid, "silhouette": mean.round(4).tolist(), "smoothed": smoothed.round(4).tolist(),
-             "by_seed": curves.round(4).tolist()}
-    return KEstimate(k, (grid[lo], grid[hi]), reason, curve, k_by_seed, sample=size,
+             "by_sample": curves.round(4).tolist()}
+    return KEstimate(k, (grid[lo], grid[hi]), reason, curve, k_by_sample, sample=size,
                      seconds=round(time.perf_counter() - t0, 2))
 
 
-def estimation_seeds(first_seed: int) -> list[int]:
-    """The repeats' seeds: ``REPEATS`` from the clustering's first seed, whatever the number of
-    clustering seeds (one seed alone would move K by a quarter)."""
-    return [first_seed + r for r in range(REPEATS)]
+def estimation_seeds(k_seed: int) -> list[int]:
+    """The repeats' seeds: ``REPEATS`` from ``clustering.k_seed``. Not from the clustering seeds: those
+    vary the partition at one K (metrics are mean ± std over them), and K moving with them would
+    confound the two; how far K moves with its own samples is ``k_stderr``."""
+    return [k_seed + r for r in range(REPEATS)]
 
 
 def choose_k_stage(run: RunDir, cfg, reduce: ReductionConfig, vectors: Vectors, upstream: Stage) -> tuple[KEstimate, Stage]:
     """:func:`estimate_k` on ``vectors`` as the checkpointed stage ``choose_k`` (``cfg``: the
     ClusteringConfig); its manifest holds the curves, the band and the reason."""
     k_min, k_max = cfg.k_range(len(vectors))
-    seeds = estimation_seeds(cfg.seeds[0])
+    seeds = estimation_seeds(cfg.k_seed)
     # where the repeats run changes nothing, nor does the transform batch (every sampled row is fitted)
     how = replace(estimation_reduce(reduce), parallel_seeds="auto", transform_batch_rows=ReductionConfig.transform_batch_rows)
     constants = (ESTIMATOR, SAMPLE, MAX_SAMPLE, GRID_RATIO, ROWS_PER_CLUSTER, SMOOTHING, TOLERANCE)
@@ -243,10 +277,10 @@ def choose_k_stage(run: RunDir, cfg, reduce: ReductionConfig, vectors: Vectors, 
 
     def read(stage: Stage) -> KEstimate:
         m = stage.manifest
-        return KEstimate(m["k"], tuple(m["band"]), m["reason"], m["curve"], m["k_by_seed"], m["estimator"],
+        return KEstimate(m["k"], tuple(m["band"]), m["reason"], m["curve"], m["k_by_sample"], m["estimator"],
                          m["sample"], m["seconds"])
 
     estimate = stage.run(compute, write, read)
-    log.info("K chosen: %d ± %.1f between seeds (band %d-%d; %s, %.1f s)", estimate.k, estimate.k_stderr, *estimate.band,
-             estimate.estimator, estimate.seconds)
+    log.info("K chosen: %d ± %.1f over samples (k_seed %d; band %d-%d; %s, %.1f s)", estimate.k, estimate.k_stderr,
+             cfg.k_seed, *estimate.band, estimate.estimator, estimate.seconds)
     return estimate, stage

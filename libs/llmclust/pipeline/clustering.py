@@ -39,6 +39,7 @@ class ClusteringConfig:
     n_clusters: int | str = 20  # K, or "auto" (None from Python): chosen between k_min and k_max (pipeline.choose_k)
     k_min: int = 2  # with n_clusters: auto, the smallest K considered
     k_max: int = 0  # and the largest; 0: 300 or half the texts, if fewer (the estimator also stops at 1/8 of its sample)
+    k_seed: int = 0  # with n_clusters: auto, the estimate's own seed: K stays put whatever `seeds` are
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # one KMeans run per seed
     algorithm: str = "auto"  # auto | kmeans | minibatch | faiss
     n_init: int = 1  # restarts per seed (the papers report n_init=1 means over seeds)
@@ -54,6 +55,7 @@ class ClusteringConfig:
         expect(self.k_min >= 2, "k_min", self.k_min, "an integer >= 2")
         expect(self.k_max == 0 or self.k_max > self.k_min, "k_max", self.k_max,
                f"0 (300 or half the texts) or an integer above k_min={self.k_min}")
+        expect(isinstance(self.k_seed, int) and self.k_seed >= 0, "k_seed", self.k_seed, "an integer >= 0")
         expect(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty list of integers")
         expect(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct seeds")
         expect_choice("algorithm", self.algorithm, ["auto", "kmeans", "minibatch", "faiss"])

@@ -15,7 +15,7 @@ def k_choice_section(choice: dict) -> ReportSection:
     curve, (lo, hi) = choice["curve"], choice["band"]
     samples = [go.Scatter(x=curve["k"], y=values, mode="lines", name=f"sample {i}", showlegend=i == 1,
                           legendgroup="samples", line=dict(color="#c8ced6", width=1))
-               for i, values in enumerate(curve.get("by_seed", []), start=1)]  # runs before 2026-12-04: none
+               for i, values in enumerate(curve.get("by_sample", curve.get("by_seed", [])), start=1)]
     fig = go.Figure([*samples,
                      go.Scatter(x=curve["k"], y=curve["silhouette"], mode="markers", name="mean",
                                 marker=dict(color="#6b7785", size=5)),
@@ -26,11 +26,11 @@ def k_choice_section(choice: dict) -> ReportSection:
                   annotation_text=f"chosen K = {choice['k']}", annotation_position="top right")
     fig.update_layout(xaxis_title="K", yaxis_title="silhouette (sampled rows)",
                       legend=dict(orientation="h"))
-    singles = choice.get("k_by_seed", [])
+    singles = choice.get("k_by_sample", choice.get("k_by_seed", []))  # older runs: k_by_seed; the oldest: none
     alone = (f" Each sample alone (grey) would have chosen {', '.join(map(str, singles))}. The mean of their curves "
              f"is steadier but not fixed: K's standard error over the samples, "
-             f"±{choice.get('k_stderr', standard_error(singles))}, is about how far a job with other seeds lands; the "
-             "same seeds give the same K." if singles else "")  # runs before 2026-12-05 stored no k_stderr
+             f"±{choice.get('k_stderr', standard_error(singles))}, is about how far it would land with other samples "
+             "(clustering.k_seed); the clustering seeds do not move it." if singles else "")  # runs before 2026-12-05 stored no k_stderr
     decided = (f" The clustering used K = {choice['final_k']}, set by {choice['decided_by']}."
                if "decided_by" in choice else "")
     text = (f"K = {choice['k']}, estimated without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
