@@ -1,6 +1,6 @@
 """``clustering.n_clusters: auto`` on Banking77 test (3080 texts) and train (10,003), 77 intents each.
 
-    python benchmarks/choose_k_banking77.py       # -> benchmarks/results/choose_k_banking77.json (about 10 minutes)
+    python benchmarks/choose_k_banking77.py       # -> benchmarks/results/choose_k_banking77.json (about 13 minutes)
 
 For each set, on the same MiniLM vectors as the baseline job: what a job with ``n_clusters: auto``
 does, K estimated from its reduced samples (``k_seed: 0``; ``chosen_k``, ``seconds``), then the
@@ -9,8 +9,11 @@ used only to score). ``k_by_seed``: the K of jobs whose clustering seeds are 0, 
 estimate reads ``k_seed``, never those seeds). ``k_by_k_seed``: the estimate with ``k_seed`` 0, 8
 and 16, disjoint samples (``k_seed_spread``: how far apart they land, the estimator's own
 spread); ``k_by_sample``: what each sample alone would choose (why the estimate averages them).
-``true_k_baseline``: KMeans told K = 77 on the same reduced vectors. ``bertopic_default``: BERTopic's default (UMAP + HDBSCAN, outliers as one more
-cluster) on the same embeddings, as ``benchmarks/reduction_banking77.py`` measured it.
+``true_k_baseline``: KMeans told K = 77 on the same reduced vectors. ``bertopic_default``:
+BERTopic's default (UMAP + HDBSCAN, outliers as one more cluster) on the same embeddings, as
+``benchmarks/reduction_banking77.py`` measured it.
+
+``sample_size``: train's K when the estimate samples 2,400, 3,000 or 6,000 texts.
 
 ``shapes``: corpora of other shapes cut from train (12, 25 and 50 intents; 20 texts an intent;
 sizes falling as a power law, down to 8 texts), K chosen beside their number of intents: a check
@@ -26,7 +29,7 @@ from common import RESULTS, TEST_CSV, TRAIN_CSV, write_result
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from llmclust.pipeline.choose_k import REPEATS, estimate_k, estimation_seeds  # noqa: E402
+from llmclust.pipeline.choose_k import REPEATS, SAMPLE, estimate_k, estimation_seeds  # noqa: E402
 from llmclust.pipeline.clustering import ClusteringConfig, kmeans  # noqa: E402
 from llmclust.pipeline.embedding import EmbeddingConfig, make_embedder  # noqa: E402
 from llmclust.pipeline.evaluation import scores  # noqa: E402
@@ -109,17 +112,35 @@ def shapes(vectors: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
+def sample_sizes(vectors: np.ndarray, y: np.ndarray, estimated: dict) -> dict:
+    """Train's K when the estimate samples 2,400 (the least at k_max = 300: 8 texts a cluster),
+    6,000, or the estimator's 3,000 (``estimated``: train's result above): where K follows the
+    sample size, the estimate reads UMAP's clump scale (texts a cluster) as much as the classes."""
+    k_min, k_max = ClusteringConfig(n_clusters="auto").k_range(len(vectors))
+    by_size = {SAMPLE: (estimated["chosen_k"], estimated["band"], estimated["seconds"])}
+    for size in (2400, 6000):
+        chosen = estimate_k(vectors, k_min, k_max, estimation_seeds(0), UMAP, sample=size)
+        by_size[size] = (chosen.k, list(chosen.band), chosen.seconds)
+    out = {str(size): {"chosen_k": k, "band": band, "texts_per_cluster": round(size / k, 1), "seconds": seconds}
+           for size, (k, band, seconds) in sorted(by_size.items())}
+    print("sample sizes:", out, flush=True)
+    return {"true_k": len(set(y)), "by_sample_size": out}
+
+
 def main() -> None:
     embedder = make_embedder(EmbeddingConfig(device="cpu"))
-    result = {"estimator": f"silhouette band's centre of mass over {REPEATS} re-reduced samples of 3000 rows (llmclust.pipeline.choose_k)",
+    result = {"estimator": f"silhouette band's centre of mass over {REPEATS} re-reduced samples of {SAMPLE} rows "
+                           "(llmclust.pipeline.choose_k)",
               "embedder": "all-MiniLM-L6-v2", "seeds": SEEDS}
+    sets = {}
     for name, path in (("test", TEST_CSV), ("train", TRAIN_CSV)):
         data = pd.read_csv(path)
         t0 = time.perf_counter()
-        vectors = embedder.encode(data["text"].tolist())
+        sets[name] = embedder.encode(data["text"].tolist()), data["category"].to_numpy()
         print(f"{name}: embedded in {time.perf_counter() - t0:.0f} s", flush=True)
-        result[name] = one_set(name, vectors, data["category"].to_numpy())
-    result["shapes"] = shapes(vectors, data["category"].to_numpy())
+        result[name] = one_set(name, *sets[name])
+    result["shapes"] = shapes(*sets["train"])
+    result["sample_size"] = sample_sizes(*sets["train"], result["train"])
     write_result(RESULTS / "choose_k_banking77.json", result)
 
 

@@ -53,7 +53,7 @@ def test_each_repeat_reduces_its_own_sample_read_in_one_pass(monkeypatch):
     assert found.k_stderr == 0.0 and found.to_dict()["k_stderr"] == 0.0
 
 
-def test_the_estimate_says_how_far_other_seeds_would_move_it():
+def test_the_estimate_says_how_far_other_samples_would_move_it():
     estimate = choose_k.KEstimate(81, (59, 101), "", k_by_sample=[78, 72, 74, 60, 108])
     assert estimate.k_stderr == pytest.approx(np.std([78, 72, 74, 60, 108], ddof=1) / np.sqrt(5), abs=0.05)
     assert estimate.to_dict()["k_stderr"] == estimate.k_stderr == 8.0
@@ -123,6 +123,7 @@ def test_the_report_draws_the_curve_and_says_why():
     older = {**{k: v for k, v in before.items() if k != "k_by_sample"}, "k_by_seed": [3, 5, 4],  # keys of runs before k_seed
              "curve": {**{k: v for k, v in choice["curve"].items() if k != "by_sample"}, "by_seed": choice["curve"]["by_sample"]}}
     assert "±0.6" in k_choice_section(older).text and len(k_choice_section(older).figure.data) == len(section.figure.data)
+    assert "a job with other seeds" in k_choice_section(older).text and "k_seed" not in k_choice_section(older).text
     assert [trace.name for trace in section.figure.data] == ["sample 1", "sample 2", "sample 3", "mean", "smoothed"]
 
 
@@ -147,7 +148,7 @@ def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduc
     cfg = ClusteringConfig(n_clusters="auto", seeds=[0])
     computed = []
     monkeypatch.setattr(choose_k, "estimate_k", lambda *a, **k: computed.append(a[4]) or choose_k.KEstimate(
-        9, (7, 12), "why", {"k": [9]}, [9] * 5))
+        9, (7, 12), "why", {"k": [9]}, [9] * choose_k.REPEATS))
     first, stage = choose_k.choose_k_stage(run, cfg, UMAP, x, upstream)
     again, same = choose_k.choose_k_stage(run, cfg, replace(UMAP, parallel_seeds="always", transform_batch_rows=7,
                                                             use_gpu="always", fit_sample=50), x, upstream)

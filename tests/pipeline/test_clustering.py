@@ -74,3 +74,15 @@ def test_the_cluster_stage_below_the_faiss_threshold_needs_no_faiss(monkeypatch,
     run = RunDir(tmp_path)
     runs, _ = cluster_stage(run, ClusteringConfig(n_clusters=4, seeds=[0]), x, run.stage("input"))
     assert len(runs) == 1 and len(np.unique(runs[0].labels)) == 4
+
+
+def test_the_cluster_stage_is_reused_whatever_seed_k_was_estimated_with(tmp_path):
+    from llmclust.pipeline.clustering import cluster_stage
+    from llmclust.store.runs import RunDir
+
+    x, _ = blobs()
+    run = RunDir(tmp_path)
+    _, first = cluster_stage(run, ClusteringConfig(n_clusters=4, seeds=[0]), x, run.stage("input"))
+    _, again = cluster_stage(run, ClusteringConfig(n_clusters=4, seeds=[0], k_seed=8), x, run.stage("input"))
+    _, other = cluster_stage(run, ClusteringConfig(n_clusters=5, seeds=[0], k_seed=8), x, run.stage("input"))
+    assert again.fingerprint == first.fingerprint != other.fingerprint  # K, not how it was found, names the stage

@@ -15,10 +15,11 @@ follows the corpus size rather than its classes: Banking77 test (3,080 texts, 77
 72, train (10,003 texts, the same 77 intents) 228. Reduced at one sample size, both read the
 same structure (benchmarks/results/choose_k_banking77.json). Why eight repeats: one repeat's K
 moves by a quarter or more with its sample and layout (train: 60 to 111 over forty); the mean of
-eight moves by 2.2 % (test) and 6.5 % (train), as relative standard deviations, between disjoint
-sets of samples. Under 3 % between five such sets would take about 25 repeats on test and 200 on
-train: the top of the curve is flat (within 1 % of its peak from K = 59 to 87 on test, 55 to 101
-on train), so its noise decides where the band sits. Ward linkage in place of KMeans (no KMeans
+eight moves by 2.2 % (test) and 6.5 % (train), as relative standard deviations over random sets of
+eight of forty samples, and five estimates from disjoint samples span 6.6 % and 9.0 %. Under 3 %
+between five would take about 25 repeats an estimate on test and 200 on train: the top of the
+curve is flat (within 1 % of its peak from K = 59 to 87 on test, 55 to 101 on train), so its
+noise decides where the band sits. Ward linkage in place of KMeans (no KMeans
 noise) and the band's geometric middle in place of its centre of mass each narrow it on one set
 and widen it on the other; fewer UMAP epochs make a repeat cheaper but lower K (100 epochs: 73
 on both sets, 50: 68; exploratory runs, not a benchmark here). The samples are seeded by
@@ -29,15 +30,18 @@ same K run after run (vectors differing in their last bits move it as another ``
 UMAP carries the difference into its layout), and ``k_stderr`` says how far that is
 (benchmarks/results/choose_k_spread.json). Why reduced even when the job clusters unreduced
 vectors: the silhouette of raw sentence embeddings keeps rising with K (test: 211, train: 288, in
-exploratory runs that are not a benchmark here). Every constant is relative (a ratio, a
-tolerance, rows per cluster); none names a number of classes, and corpora of other shapes cut
-from Banking77 train (12 to 77 intents, 20 to 130 texts each) land within -13 % to +28 % of
-their intents. Many small classes beside large ones are not found: 77 intents of 8 to 130 texts
-gave 18. The cost does not grow with the corpus: eight reductions of 3,000 rows and eight curves
+exploratory runs that are not a benchmark here). No constant names a number of classes, and
+corpora of other shapes cut from Banking77 train (12 to 77 intents, 20 to 130 texts each) land
+within -13 % to +28 % of their intents. Many small classes beside large ones are not found: 77
+intents of 8 to 130 texts gave 18. The sample size is not neutral either: train's K is 75, 79
+and 127 at 2,400, 3,000 and 6,000 sampled rows (32 to 47 a cluster), so where classes overlap
+as Banking77's intents do, K reads UMAP's clump scale as well as the classes, and a corpus of
+far more than 75 such classes is likely to come out low (its band says how far it may be). The cost does not grow with the corpus: eight reductions of 3,000 rows and eight curves
 (more rows only where k_max is above 375: 8 a cluster, at most 12,000), the repeats in parallel
-Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``). A repeat takes 3.0 s on
-one CPU: 1.7 s of UMAP and 1.3 s of KMeans and silhouettes, which :func:`mean_silhouette` made
-one pass over the distances each (the curve took 2.9 s with sklearn's, 5.2 s the repeat).
+Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``). On Banking77 test a
+repeat takes 1.7 s of UMAP and 1.3 s of KMeans and silhouettes, which :func:`mean_silhouette`
+made one pass over the distances each (2.9 s with sklearn's), so eight repeats cost about a
+tenth more than five did (100k texts: 26.6 against 24.1 s).
 
 Example::
 
@@ -150,7 +154,8 @@ def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
     """sklearn's ``silhouette_score(distances, labels, metric="precomputed")`` (a point alone in its
     cluster scores 0), in one pass over the distances: every row's summed distance to each cluster
     is one sparse one-hot product, where sklearn walks the matrix in chunks per cluster (4-7x
-    slower at 3,000 rows; a repeat's curve spent 2.2 of its 2.9 s there)."""
+    slower at 3,000 rows; a repeat's curve spent 2.2 of its 2.9 s there). The sums stay float32:
+    on the forty 3,000-row curves of each Banking77 set they matched sklearn's to 1.1e-7."""
     from scipy import sparse
 
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # codes 0..k-1, whatever the labeller's
@@ -166,7 +171,8 @@ def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
     means = sums / size
     means[rows, labels] = np.inf
     nearest = means.min(axis=1)
-    score = np.where(own > 1, (nearest - within) / np.maximum(np.maximum(within, nearest), 1e-12), 0.0)
+    scale = np.maximum(within, nearest)
+    score = np.divide(nearest - within, scale, out=np.zeros(n), where=(own > 1) & (scale > 0))
     return float(score.mean())
 
 
@@ -215,8 +221,8 @@ def estimation_reduce(reduce: ReductionConfig) -> ReductionConfig:
     """How the samples are reduced: as the job reduces (UMAP when it does not), fitted on the
     whole sample, with umap-learn here or in CPU tasks (a 3,000-row fit needs no GPU), and with
     ReductionConfig's default epochs where the job leaves them to UMAP, whose own choice at
-    this size (500) made the estimate 1.5x as long for K = 76 instead of 74 (100k texts,
-    ``benchmarks/scale_job.py --auto-k`` run before this default; scale.json keeps the run after)."""
+    this size (500) made the estimate 1.5x as long for K = 76 instead of 74 (100k texts, five
+    samples, ``benchmarks/scale_job.py --auto-k`` run before this default)."""
     return replace(reduce, method="umap", fit_sample=0, use_gpu="never", n_epochs=reduce.n_epochs or ReductionConfig.n_epochs)
 
 

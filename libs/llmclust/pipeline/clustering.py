@@ -55,7 +55,7 @@ class ClusteringConfig:
         expect(self.k_min >= 2, "k_min", self.k_min, "an integer >= 2")
         expect(self.k_max == 0 or self.k_max > self.k_min, "k_max", self.k_max,
                f"0 (300 or half the texts) or an integer above k_min={self.k_min}")
-        expect(isinstance(self.k_seed, int) and self.k_seed >= 0, "k_seed", self.k_seed, "an integer >= 0")
+        expect(type(self.k_seed) is int and 0 <= self.k_seed < 2**31, "k_seed", self.k_seed, "an integer from 0 to 2**31 - 1")
         expect(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty list of integers")
         expect(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct seeds")
         expect_choice("algorithm", self.algorithm, ["auto", "kmeans", "minibatch", "faiss"])
@@ -143,8 +143,9 @@ def cluster_stage(run: RunDir, cfg: ClusteringConfig, vectors: Space, upstream: 
     """KMeans once per seed (on that seed's space when ``vectors`` is {seed: matrix}); labels of
     every seed kept (for mean/std metrics)."""
     rows = len(next(iter(vectors.values()))) if isinstance(vectors, dict) else len(vectors)
-    # where it runs does not change the result: runs written before use_gpu existed stay valid
-    identity = {k: v for k, v in to_dict(cfg).items() if k != "use_gpu"}
+    # neither where it runs nor the seed K was estimated with (K is n_clusters here) changes the result,
+    # and runs written before either setting existed stay valid
+    identity = {k: v for k, v in to_dict(cfg).items() if k not in ("use_gpu", "k_seed")}
     stage = run.stage(name, identity, upstream.fingerprint)
     use_gpu = cfg.use_gpu if cfg.resolved_algorithm(rows) == "faiss" else "never"
 

@@ -26,11 +26,15 @@ def k_choice_section(choice: dict) -> ReportSection:
                   annotation_text=f"chosen K = {choice['k']}", annotation_position="top right")
     fig.update_layout(xaxis_title="K", yaxis_title="silhouette (sampled rows)",
                       legend=dict(orientation="h"))
-    singles = choice.get("k_by_sample", choice.get("k_by_seed", []))  # older runs: k_by_seed; the oldest: none
+    # runs before clustering.k_seed drew their samples from the clustering seeds and stored k_by_seed; the oldest, neither
+    seeded_by_k_seed = "k_by_sample" in choice
+    singles = choice.get("k_by_sample", choice.get("k_by_seed", []))
+    moves = ("with other samples (clustering.k_seed); the clustering seeds do not move it" if seeded_by_k_seed
+             else "in a job with other seeds")
     alone = (f" Each sample alone (grey) would have chosen {', '.join(map(str, singles))}. The mean of their curves "
              f"is steadier but not fixed: K's standard error over the samples, "
-             f"±{choice.get('k_stderr', standard_error(singles))}, is about how far it would land with other samples "
-             "(clustering.k_seed); the clustering seeds do not move it." if singles else "")  # runs before 2026-12-05 stored no k_stderr
+             f"±{choice.get('k_stderr', standard_error(singles))}, is about how far it would land {moves}."
+             if singles else "")  # runs before 2026-12-05 stored no k_stderr
     decided = (f" The clustering used K = {choice['final_k']}, set by {choice['decided_by']}."
                if "decided_by" in choice else "")
     text = (f"K = {choice['k']}, estimated without labels (clustering.n_clusters: auto) by the {choice['estimator']}: "
