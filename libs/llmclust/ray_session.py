@@ -116,6 +116,18 @@ def require_resources(what: str, per_unit: dict[str, float], units: int, keys: s
     make_room(per_unit, units)
 
 
+# Ray internals that poll Ray's State API once a second, which a Ray started here cannot answer (it
+# has no dashboard): Ray Train's placement-group cleaner warns at every poll of a training run
+STATE_API_POLLERS = ("ray.train.v2._internal.execution.controller.placement_group_cleaner",)
+
+
+def quiet_state_api_pollers() -> None:
+    """Every worker of a Ray started by :func:`init_ray` runs this first (runtime_env's
+    ``worker_process_setup_hook``): :data:`STATE_API_POLLERS` keep their errors, not their warnings."""
+    for name in STATE_API_POLLERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def init_ray(cfg: RayConfig) -> None:
     """Connect to the cluster named by the config or $RAY_ADDRESS, else start Ray locally."""
     import ray
@@ -125,7 +137,8 @@ def init_ray(cfg: RayConfig) -> None:
     address = cfg.address or os.environ.get("RAY_ADDRESS") or None
     kwargs = {"log_to_driver": True}
     if address is None:
-        kwargs.update(num_cpus=cfg.num_cpus or None, include_dashboard=False)
+        kwargs.update(num_cpus=cfg.num_cpus or None, include_dashboard=False,
+                      runtime_env={"worker_process_setup_hook": f"{__name__}.quiet_state_api_pollers"})
         if cfg.num_gpus >= 0:
             kwargs["num_gpus"] = cfg.num_gpus
     ray.init(address=address, **kwargs)
