@@ -48,19 +48,30 @@ def test_a_job_the_cluster_cannot_hold_names_its_settings(ray_cluster, tmp_path)
         torch_trainer(print, {}, job, "too_big", tmp_path)
 
 
-TRAIN_FOR_4_S = """
-import sys, time
+PROBE_A_DETACHED_ACTOR = """
+import logging, sys
 import ray
-from llmclust.ray_session import RayConfig, init_ray
-from ray.train import ScalingConfig
-from ray.train.torch import TorchTrainer
+from llmclust.ray_session import STATE_API_POLLERS, RayConfig, init_ray
 
 if sys.argv[1] == "init_ray":
-    init_ray(RayConfig(num_cpus=2, num_gpus=0))
+    init_ray(RayConfig(num_cpus=1, num_gpus=0))
 else:  # the same local Ray without the setup hook
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=True)
-TorchTrainer(lambda config: time.sleep(4), scaling_config=ScalingConfig(num_workers=1)).fit()
-time.sleep(2)  # the log monitor's last lines
+    ray.init(num_cpus=1, num_gpus=0, include_dashboard=False)
+
+
+@ray.remote(num_cpus=0)
+class Probe:
+    def level(self):
+        return logging.getLogger(STATE_API_POLLERS[0]).getEffectiveLevel()
+
+
+@ray.remote(num_cpus=0)
+class Controller:  # as Ray Train's controller launches its cleaner: a detached actor, from an actor
+    def cleaner_level(self):
+        return ray.get(Probe.options(lifetime="detached").remote().level.remote())
+
+
+print("LEVEL", ray.get(Controller.remote().cleaner_level.remote()))
 """
 
 
@@ -69,11 +80,14 @@ time.sleep(2)  # the log monitor's last lines
 def test_a_local_ray_keeps_ray_trains_state_api_polling_quiet(start):
     """A Ray started here has no dashboard, so no State API: Ray Train's placement-group cleaner
     warned once a second of every training run (1,204 of the 2,210 lines of one co-training
-    benchmark's output)."""
+    benchmark's output). Where it logs, in a detached actor an actor starts, keeps only errors.
+    (Counting the warnings themselves needs the only Ray on the machine: with a second one the
+    State API client fails another way, and the suite keeps one running.)"""
+    import logging
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", TRAIN_FOR_4_S, start], capture_output=True, text=True, timeout=240)
+    out = subprocess.run([sys.executable, "-c", PROBE_A_DETACHED_ACTOR, start], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
-    warnings = (out.stdout + out.stderr).count("Failed to query Ray Train Controller actor state")
-    assert warnings == 0 if start == "init_ray" else warnings >= 2  # the plain start shows what is kept out
+    level = int(out.stdout.split("LEVEL")[-1])
+    assert level == logging.ERROR if start == "init_ray" else level <= logging.WARNING  # plain: its warnings shown

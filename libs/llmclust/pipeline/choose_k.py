@@ -19,9 +19,9 @@ eight moves by 2.2 % (test) and 6.5 % (train), as relative standard deviations o
 eight of forty samples, and five estimates from disjoint samples span 6.6 % and 9.0 %. Under 3 %
 between five would take about 25 repeats an estimate on test and 200 on train: the top of the
 curve is flat (within 1 % of its peak from K = 59 to 87 on test, 55 to 101 on train), so its
-noise decides where the band sits. Ward linkage in place of KMeans (no KMeans
-noise) and the band's geometric middle in place of its centre of mass each narrow it on one set
-and widen it on the other; fewer UMAP epochs make a repeat cheaper but lower K (100 epochs: 73
+noise decides where the band sits. Ward linkage in place of KMeans (no KMeans noise) and the
+band's geometric middle in place of its centre of mass each narrow it on one set and widen it on
+the other; fewer UMAP epochs make a repeat cheaper but lower K (100 epochs: 73
 on both sets, 50: 68; exploratory runs, not a benchmark here). The samples are seeded by
 ``clustering.k_seed``, not by the clustering seeds: those vary the partition at one K (a job's
 metrics are mean ± std over them), and K moving with them would mix the estimate's noise into
@@ -36,9 +36,11 @@ within -13 % to +28 % of their intents. Many small classes beside large ones are
 intents of 8 to 130 texts gave 18. The sample size is not neutral either: train's K is 75, 79
 and 127 at 2,400, 3,000 and 6,000 sampled rows (32 to 47 a cluster), so where classes overlap
 as Banking77's intents do, K reads UMAP's clump scale as well as the classes, and a corpus of
-far more than 75 such classes is likely to come out low (its band says how far it may be). The cost does not grow with the corpus: eight reductions of 3,000 rows and eight curves
-(more rows only where k_max is above 375: 8 a cluster, at most 12,000), the repeats in parallel
-Ray tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``). On Banking77 test a
+far more than 75 such classes is likely to come out low (its band says how far it may be).
+
+The cost does not grow with the corpus: eight reductions of 3,000 rows and eight curves (more
+rows only where k_max is above 375: 8 a cluster, at most 12,000), the repeats in parallel Ray
+tasks where the cluster has the CPUs (as ``reduce.parallel_seeds``). On Banking77 test a
 repeat takes 1.7 s of UMAP and 1.3 s of KMeans and silhouettes, which :func:`mean_silhouette`
 made one pass over the distances each (2.9 s with sklearn's), so eight repeats cost about a
 tenth more than five did (100k texts: 26.6 against 24.1 s).
