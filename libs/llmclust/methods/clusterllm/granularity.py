@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmclust.pipeline.choose_k import mean_silhouette
 from llmclust.pipeline.clustering import ClusteringConfig, cluster_sums, kmeans
 
 
@@ -142,8 +143,6 @@ def choose_k(h: Hierarchy, pairs: np.ndarray, same: np.ndarray, beta: float) -> 
 
 def classical_estimates(vectors: np.ndarray, h: Hierarchy, sample: int, seed: int) -> dict:
     """K chosen on the same hierarchy by silhouette (max), elbow (max distance to chord), BIC (max)."""
-    from sklearn.metrics import silhouette_score
-
     n, d = vectors.shape
     k_max = len(h.leaf_sizes)
     sums = cluster_sums(vectors, h.leaf, k_max)
@@ -162,7 +161,7 @@ def classical_estimates(vectors: np.ndarray, h: Hierarchy, sample: int, seed: in
         bic[k] = _bic(sse[k], size, n, d)
         labels = node[h.leaf[rows]]
         if 1 < len(np.unique(labels)) < len(rows):
-            sil[k] = float(silhouette_score(dist, labels, metric="precomputed"))
+            sil[k] = mean_silhouette(dist, labels)
     return {
         "silhouette": max(sil, key=sil.get),
         "elbow": _elbow(sse),
