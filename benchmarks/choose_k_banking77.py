@@ -46,19 +46,13 @@ def choose(vectors: np.ndarray, cfg: ClusteringConfig = ClusteringConfig(n_clust
     return estimate_k(vectors, k_min, k_max, estimation_seeds(cfg.k_seed), UMAP)
 
 
-def k_by_clustering_seed(vectors: np.ndarray, k0: int) -> list[int]:
-    """The K of jobs whose clustering seeds are 0, 1, .. 4 (``k0``: the estimate with the default
-    config); an estimate is made once per distinct set of samples a job would draw, since the same
-    samples give the same K run after run."""
-    made = {tuple(estimation_seeds(ClusteringConfig(n_clusters="auto").k_seed)): k0}
-    out = []
-    for seed in SEEDS:
-        cfg = ClusteringConfig(n_clusters="auto", seeds=[seed])
-        samples = tuple(estimation_seeds(cfg.k_seed))
-        if samples not in made:
-            made[samples] = choose(vectors, cfg).k
-        out.append(made[samples])
-    return out
+def k_by_clustering_seed(vectors: np.ndarray, chosen) -> list[int]:
+    """The K of jobs whose clustering seeds are 0, 1, .. 4: a job drawing the samples ``chosen``
+    drew (the default config's) gets its K, since the same samples give the same K run after
+    run; any other job is estimated."""
+    default = estimation_seeds(ClusteringConfig(n_clusters="auto").k_seed)
+    jobs = [ClusteringConfig(n_clusters="auto", seeds=[seed]) for seed in SEEDS]
+    return [chosen.k if estimation_seeds(cfg.k_seed) == default else choose(vectors, cfg).k for cfg in jobs]
 
 
 def scored(spaces: dict, y, k: int) -> dict:
@@ -71,7 +65,7 @@ def scored(spaces: dict, y, k: int) -> dict:
 def one_set(name: str, vectors: np.ndarray, y: np.ndarray) -> dict:
     true_k = len(set(y))
     chosen = choose(vectors)
-    by_seed = k_by_clustering_seed(vectors, chosen.k)
+    by_seed = k_by_clustering_seed(vectors, chosen)
     by_k_seed = [chosen.k] + [choose(vectors, ClusteringConfig(n_clusters="auto", k_seed=k)).k for k in K_SEEDS[1:]]
     spaces = {s: fit_transform(vectors, UMAP, s)[1] for s in SEEDS}
     bertopic = json.loads((RESULTS / BERTOPIC[name]).read_text())["bertopic_default"]

@@ -1,6 +1,7 @@
 """K chosen without labels: the estimator on separated blobs, its config checks, its report section."""
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -139,16 +140,21 @@ def test_the_repeats_in_ray_tasks_give_the_same_estimate(ray_cluster, monkeypatc
     assert in_tasks.curve == here.curve and in_tasks.k == here.k and in_tasks.k_by_sample == here.k_by_sample
 
 
-def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduction_changes(tmp_path, monkeypatch):
+def stage_inputs(tmp_path, monkeypatch, record: Callable[[tuple], None]):
+    """A run, its upstream stage and 200 vectors; ``estimate_k`` replaced by a fixed K = 9 that
+    hands ``record`` its positional arguments."""
     from llmclust.store.runs import RunDir
 
     run = RunDir(tmp_path / "run")
-    upstream = run.stage("embed", 1)
-    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
-    cfg = ClusteringConfig(n_clusters="auto", seeds=[0])
-    computed = []
-    monkeypatch.setattr(choose_k, "estimate_k", lambda *a, **k: computed.append(a[4]) or choose_k.KEstimate(
+    monkeypatch.setattr(choose_k, "estimate_k", lambda *a, **k: record(a) or choose_k.KEstimate(
         9, (7, 12), "why", {"k": [9]}, [9] * choose_k.REPEATS))
+    return run, run.stage("embed", 1), np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+
+
+def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduction_changes(tmp_path, monkeypatch):
+    computed = []
+    run, upstream, x = stage_inputs(tmp_path, monkeypatch, lambda a: computed.append(a[4]))
+    cfg = ClusteringConfig(n_clusters="auto", seeds=[0])
     first, stage = choose_k.choose_k_stage(run, cfg, UMAP, x, upstream)
     again, same = choose_k.choose_k_stage(run, cfg, replace(UMAP, parallel_seeds="always", transform_batch_rows=7,
                                                             use_gpu="always", fit_sample=50), x, upstream)
@@ -159,14 +165,8 @@ def test_the_stage_is_reused_whatever_runs_the_repeats_and_redone_when_the_reduc
 
 
 def test_k_follows_k_seed_not_the_clustering_seeds(tmp_path, monkeypatch):
-    from llmclust.store.runs import RunDir
-
-    run = RunDir(tmp_path / "run")
-    upstream = run.stage("embed", 1)
-    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
     asked = []
-    monkeypatch.setattr(choose_k, "estimate_k", lambda *a, **k: asked.append(a[3]) or choose_k.KEstimate(
-        9, (7, 12), "why", {"k": [9]}, [9] * choose_k.REPEATS))
+    run, upstream, x = stage_inputs(tmp_path, monkeypatch, lambda a: asked.append(a[3]))
     _, stage = choose_k.choose_k_stage(run, ClusteringConfig(n_clusters="auto", seeds=[0, 1]), UMAP, x, upstream)
     _, same = choose_k.choose_k_stage(run, ClusteringConfig(n_clusters="auto", seeds=[5, 6, 7]), UMAP, x, upstream)
     assert asked == [list(range(choose_k.REPEATS))] and same.fingerprint == stage.fingerprint  # reused, not redone
