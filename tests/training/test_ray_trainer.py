@@ -79,8 +79,7 @@ print("LEVEL", ray.get(Controller.remote().cleaner_level.remote()))
 @pytest.mark.parametrize("start", ["init_ray", "plain"])
 def test_a_local_ray_keeps_ray_trains_state_api_polling_quiet(start):
     """A Ray started here has no dashboard, so no State API: Ray Train's placement-group cleaner
-    warned once a second of every training run (1,204 of the 2,210 lines of one co-training
-    benchmark's output). Where it logs, in a detached actor an actor starts, keeps only errors.
+    warned once a second of every training run, into job.log or a notebook. Where it logs, in a detached actor an actor starts, keeps only errors.
     (Counting the warnings themselves needs the only Ray on the machine: with a second one the
     State API client fails another way, and the suite keeps one running.)"""
     import logging
